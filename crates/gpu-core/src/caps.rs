@@ -1,0 +1,146 @@
+use wgpu::{Features, Limits};
+
+/// How much of the adapter the device asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LimitsPolicy {
+    /// Ask for what the adapter offers where it helps: storage buffers per stage, binding and
+    /// buffer sizes, workgroup storage and invocations, bind groups.
+    #[default]
+    Max,
+    /// Keep WebGPU's defaults (8 storage buffers per stage, 128 MiB bindings), so that every
+    /// path can be proven to run where limits are low (browsers, phones).
+    Default,
+}
+
+impl LimitsPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitsPolicy::Max => "max",
+            LimitsPolicy::Default => "default",
+        }
+    }
+
+    /// The limits to request from an adapter offering `adapter`.
+    pub fn limits_for(self, adapter: &Limits) -> Limits {
+        let base = Limits::default();
+        match self {
+            LimitsPolicy::Default => base,
+            LimitsPolicy::Max => Limits {
+                max_storage_buffers_per_shader_stage: adapter.max_storage_buffers_per_shader_stage,
+                max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
+                max_buffer_size: adapter.max_buffer_size,
+                max_compute_workgroup_storage_size: adapter.max_compute_workgroup_storage_size,
+                max_compute_invocations_per_workgroup: adapter
+                    .max_compute_invocations_per_workgroup,
+                max_compute_workgroup_size_x: adapter.max_compute_workgroup_size_x,
+                max_compute_workgroup_size_y: adapter.max_compute_workgroup_size_y,
+                max_compute_workgroup_size_z: adapter.max_compute_workgroup_size_z,
+                max_compute_workgroups_per_dimension: adapter.max_compute_workgroups_per_dimension,
+                max_bind_groups: adapter.max_bind_groups,
+                max_bindings_per_bind_group: adapter.max_bindings_per_bind_group,
+                max_uniform_buffer_binding_size: adapter.max_uniform_buffer_binding_size,
+                max_immediate_size: adapter.max_immediate_size,
+                ..base
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for LimitsPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "max" => Ok(LimitsPolicy::Max),
+            "default" => Ok(LimitsPolicy::Default),
+            other => Err(format!("unknown limits policy '{other}' (expected max or default)")),
+        }
+    }
+}
+
+/// Subgroup sizes the adapter may run with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubgroupSize {
+    pub min: u32,
+    pub max: u32,
+}
+
+/// The granted limits and the capabilities in use, as one value the rest of the code asks.
+#[derive(Clone, Debug)]
+pub struct Capabilities {
+    pub adapter_name: String,
+    pub backend: wgpu::Backend,
+    pub device_type: wgpu::DeviceType,
+    pub driver: String,
+    pub policy: LimitsPolicy,
+    /// The limits the device was created with (exactly what validation enforces).
+    pub limits: Limits,
+    /// `SHADER_F16`: `f16` arithmetic in WGSL.
+    pub shader_f16: bool,
+    /// `SUBGROUP` with the adapter's subgroup size range; `None` without subgroups.
+    pub subgroups: Option<SubgroupSize>,
+    /// `TIMESTAMP_QUERY` (and whether timestamps may be written inside a compute pass).
+    pub timestamps: bool,
+    pub timestamps_inside_passes: bool,
+    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` with the tile shapes the adapter lists.
+    pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
+}
+
+impl Capabilities {
+    /// The device features to request from an adapter offering `available`, minus `disabled`.
+    pub fn wanted_features(available: Features, disabled: Features) -> Features {
+        let wanted = Features::SHADER_F16
+            | Features::SUBGROUP
+            | Features::SUBGROUP_BARRIER
+            | Features::TIMESTAMP_QUERY
+            | Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        let mut f = available & wanted & !disabled;
+        // Inside-pass timestamps are meaningless without timestamps.
+        if !f.contains(Features::TIMESTAMP_QUERY) {
+            f.remove(Features::TIMESTAMP_QUERY_INSIDE_ENCODERS | Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+        }
+        // Cooperative matrices are only usable with f16 in naga 30.
+        if !f.contains(Features::SHADER_F16) {
+            f.remove(Features::EXPERIMENTAL_COOPERATIVE_MATRIX);
+        }
+        f
+    }
+
+    pub fn has_subgroups(&self) -> bool {
+        self.subgroups.is_some()
+    }
+
+    pub fn has_cooperative_matrix(&self) -> bool {
+        !self.cooperative_matrix.is_empty()
+    }
+
+    /// Names of the features in use, for display.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.shader_f16 {
+            v.push("SHADER_F16".to_string());
+        }
+        if let Some(s) = self.subgroups {
+            v.push(if s.min == s.max {
+                format!("SUBGROUP(size {})", s.min)
+            } else {
+                format!("SUBGROUP(size {}..{})", s.min, s.max)
+            });
+        }
+        if self.timestamps {
+            v.push(if self.timestamps_inside_passes {
+                "TIMESTAMP_QUERY(+inside passes)".to_string()
+            } else {
+                "TIMESTAMP_QUERY".to_string()
+            });
+        }
+        if self.has_cooperative_matrix() {
+            v.push(format!(
+                "EXPERIMENTAL_COOPERATIVE_MATRIX({} shapes)",
+                self.cooperative_matrix.len()
+            ));
+        }
+        v
+    }
+}

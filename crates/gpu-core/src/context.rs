@@ -1,0 +1,236 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use wgpu::util::DeviceExt;
+
+use crate::adapter::{new_instance, select_adapter, AdapterSelector};
+use crate::buffer::{BufferRange, GpuBuffer};
+use crate::caps::{Capabilities, LimitsPolicy, SubgroupSize};
+use crate::pipeline::{BindGroupKey, PipelineKey};
+use crate::{GpuError, Pipeline, Result};
+
+/// How to open a device.
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    pub adapter: AdapterSelector,
+    pub limits: LimitsPolicy,
+    /// Features never to request even where the adapter has them (to test fallbacks, e.g.
+    /// `wgpu::Features::SUBGROUP`).
+    pub disabled_features: wgpu::Features,
+}
+
+/// An open device with its queue, negotiated capabilities and caches.
+pub struct Gpu {
+    pub(crate) adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    caps: Capabilities,
+    pub(crate) pipelines: Mutex<HashMap<PipelineKey, std::sync::Arc<Pipeline>>>,
+    pub(crate) bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
+}
+
+impl Gpu {
+    /// Opens a device on the adapter `options` selects, asking for the limits of its policy
+    /// and every feature the engine can use that the adapter has.
+    pub fn new(options: &ContextOptions) -> Result<Gpu> {
+        let instance = new_instance();
+        let adapter = select_adapter(&instance, &options.adapter)?;
+        Self::from_adapter(adapter, options)
+    }
+
+    pub fn from_adapter(adapter: wgpu::Adapter, options: &ContextOptions) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let features = Capabilities::wanted_features(adapter.features(), options.disabled_features);
+        let limits = options.limits.limits_for(&adapter.limits());
+        let experimental = if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+            // SAFETY: cooperative-matrix kernels run only in subgroup-uniform control flow
+            // with the tile shapes the adapter lists; nothing else experimental is used.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("rwkv"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: experimental,
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| GpuError::RequestDevice { adapter: info.name.clone(), message: e.to_string() })?;
+
+        let caps = Capabilities {
+            adapter_name: info.name.clone(),
+            backend: info.backend,
+            device_type: info.device_type,
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            policy: options.limits,
+            limits: device.limits(),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            subgroups: features.contains(wgpu::Features::SUBGROUP).then_some(SubgroupSize {
+                min: info.subgroup_min_size,
+                max: info.subgroup_max_size,
+            }),
+            timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            timestamps_inside_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            cooperative_matrix: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+                adapter.cooperative_matrix_properties()
+            } else {
+                Vec::new()
+            },
+        };
+        Ok(Gpu {
+            adapter,
+            device,
+            queue,
+            caps,
+            pipelines: Mutex::new(HashMap::new()),
+            bind_groups: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn caps(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.adapter
+    }
+
+    fn check_size(&self, label: &str, size: u64) -> Result<()> {
+        let max = self.caps.limits.max_buffer_size;
+        if size > max {
+            return Err(GpuError::TooLarge { label: label.into(), size, limit: "max_buffer_size", max });
+        }
+        Ok(())
+    }
+
+    /// Fails unless `size` bytes can be bound to one storage binding on this device.
+    pub fn check_binding_size(&self, label: &str, size: u64) -> Result<()> {
+        let max = self.caps.limits.max_storage_buffer_binding_size;
+        if size > max {
+            return Err(GpuError::TooLarge {
+                label: label.into(),
+                size,
+                limit: "max_storage_buffer_binding_size",
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    fn storage_usage() -> wgpu::BufferUsages {
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC
+    }
+
+    /// A zero-filled storage buffer (size rounded up to 4 bytes).
+    pub fn buffer(&self, label: &str, size: u64) -> Result<GpuBuffer> {
+        let size = size.max(4).next_multiple_of(4);
+        self.check_size(label, size)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: Self::storage_usage(),
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Allocation { label: label.into(), size, message: e.to_string() });
+        }
+        Ok(GpuBuffer::wrap(buf, label))
+    }
+
+    /// A storage buffer holding `bytes` (padded with zeros to a multiple of 4).
+    pub fn buffer_init(&self, label: &str, bytes: &[u8]) -> Result<GpuBuffer> {
+        let size = (bytes.len() as u64).max(4).next_multiple_of(4);
+        self.check_size(label, size)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buf = if size as usize == bytes.len() {
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: Self::storage_usage(),
+            })
+        } else {
+            let mut padded = bytes.to_vec();
+            padded.resize(size as usize, 0);
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: &padded,
+                usage: Self::storage_usage(),
+            })
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Allocation { label: label.into(), size, message: e.to_string() });
+        }
+        Ok(GpuBuffer::wrap(buf, label))
+    }
+
+    /// A storage buffer holding the plain-old-data slice `data`.
+    pub fn buffer_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<GpuBuffer> {
+        self.buffer_init(label, bytemuck::cast_slice(data))
+    }
+
+    /// Writes `bytes` into `buffer` at `offset` (queued; takes effect before the next submit).
+    pub fn write(&self, buffer: &GpuBuffer, offset: u64, bytes: &[u8]) {
+        self.queue.write_buffer(buffer.raw(), offset, bytes);
+    }
+
+    /// Reads `range` back to the CPU, waiting for all submitted work.
+    pub fn read(&self, range: BufferRange<'_>) -> Result<Vec<u8>> {
+        let label = range.buffer.label().to_string();
+        let size = range.size.next_multiple_of(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(range.buffer.raw(), range.offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Readback { label: label.clone(), message: e.to_string() })?;
+        rx.recv()
+            .map_err(|e| GpuError::Readback { label: label.clone(), message: e.to_string() })?
+            .map_err(|e| GpuError::Readback { label: label.clone(), message: e.to_string() })?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Readback { label: label.clone(), message: e.to_string() })?;
+        let mut out = view.to_vec();
+        drop(view);
+        staging.unmap();
+        out.truncate(range.size as usize);
+        Ok(out)
+    }
+
+    /// Reads a whole buffer back as `T`s.
+    pub fn read_as<T: bytemuck::Pod>(&self, buffer: &GpuBuffer) -> Result<Vec<T>> {
+        let bytes = self.read(buffer.all())?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Waits until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Submit(e.to_string()))
+    }
+
+    /// Number of cached pipelines and bind groups (for tests and stats).
+    pub fn cache_sizes(&self) -> (usize, usize) {
+        (self.pipelines.lock().unwrap().len(), self.bind_groups.lock().unwrap().len())
+    }
+
+    /// Drops every cached bind group that refers to `buffer` (call before reusing its memory
+    /// for something else is not needed: ids are never reused).
+    pub fn forget_bind_groups(&self) {
+        self.bind_groups.lock().unwrap().clear();
+    }
+}

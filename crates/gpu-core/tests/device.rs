@@ -1,0 +1,285 @@
+//! gpu-core on whatever adapter the machine has (Mesa's software Vulkan driver in CI).
+
+use gpu_core::{
+    list_adapters, new_instance, workgroups_1d, Binding, ContextOptions, Gpu, GpuError, KernelSource, LimitsPolicy,
+    Needs, Timer,
+};
+
+fn gpu(policy: LimitsPolicy) -> Gpu {
+    Gpu::new(&ContextOptions { limits: policy, ..Default::default() }).expect("a GPU adapter (install mesa-vulkan-drivers)")
+}
+
+/// CI sets RWKV_EXPECT_BACKEND=vulkan: without Mesa's Vulkan driver wgpu silently falls back
+/// to a GL adapter with fewer features, and every other test would still pass.
+#[test]
+fn adapter_is_the_expected_backend() {
+    let g = gpu(LimitsPolicy::Max);
+    let caps = g.caps();
+    eprintln!("adapter: {} {:?} {:?} features {:?}", caps.adapter_name, caps.backend, caps.device_type, caps.feature_names());
+    match std::env::var("RWKV_EXPECT_BACKEND").ok().as_deref() {
+        Some("vulkan") => {
+            assert_eq!(caps.backend, gpu_core::wgpu::Backend::Vulkan, "expected a Vulkan adapter, got {caps:?}");
+            assert!(caps.shader_f16, "the software Vulkan driver has SHADER_F16");
+            assert!(caps.subgroups.is_some(), "the software Vulkan driver has subgroups");
+        }
+        Some(other) => panic!("unknown RWKV_EXPECT_BACKEND {other}"),
+        None => eprintln!("RWKV_EXPECT_BACKEND not set: backend not asserted"),
+    }
+    assert!(!list_adapters(&new_instance()).is_empty());
+}
+
+#[test]
+fn limits_policies_differ_as_documented() {
+    let d = gpu(LimitsPolicy::Default);
+    assert_eq!(d.caps().limits.max_storage_buffers_per_shader_stage, 8);
+    assert_eq!(d.caps().limits.max_storage_buffer_binding_size, 128 << 20);
+    let m = gpu(LimitsPolicy::Max);
+    let adapter = m.adapter().limits();
+    assert_eq!(m.caps().limits.max_storage_buffers_per_shader_stage, adapter.max_storage_buffers_per_shader_stage);
+    assert!(m.caps().limits.max_storage_buffers_per_shader_stage >= 8);
+}
+
+#[test]
+fn upload_readback_round_trip() {
+    let g = gpu(LimitsPolicy::Max);
+    // Odd sizes: 1 byte, 3 bytes, and something not a multiple of 256.
+    for n in [1usize, 3, 1000, 65_539] {
+        let data: Vec<u8> = (0..n).map(|i| (i * 7 + 3) as u8).collect();
+        let b = g.buffer_init("round-trip", &data).unwrap();
+        assert_eq!(g.read(b.range(0, n as u64)).unwrap(), data);
+        if n > 8 {
+            assert_eq!(g.read(b.range(4, 4)).unwrap(), data[4..8]);
+        }
+    }
+    let f: Vec<f32> = (0..1234).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let b = g.buffer_from("floats", &f).unwrap();
+    assert_eq!(g.read_as::<f32>(&b).unwrap(), f);
+    // Writes are visible to the next read.
+    g.write(&b, 8, bytemuck::cast_slice(&[42.0f32]));
+    assert_eq!(g.read_as::<f32>(&b).unwrap()[2], 42.0);
+}
+
+const THREE_GROUPS: KernelSource = KernelSource {
+    name: "test_three_groups",
+    wgsl: r#"
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(1) @binding(0) var<storage, read> b: array<f32>;
+@group(1) @binding(1) var<uniform> scale: vec4<f32>;
+@group(2) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i < arrayLength(&out)) { out[i] = a[i] * scale.x + b[i]; }
+}
+"#,
+    entry: "main",
+    bindings: &[
+        Binding::read(0, 0, "a"),
+        Binding::read(1, 0, "b"),
+        Binding::uniform(1, 1, "scale"),
+        Binding::read_write(2, 0, "out"),
+    ],
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+#[test]
+fn pipeline_with_three_bind_groups() {
+    let g = gpu(LimitsPolicy::Default);
+    let n = 300;
+    let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32).collect();
+    let (ba, bb) = (g.buffer_from("a", &a).unwrap(), g.buffer_from("b", &b).unwrap());
+    let scale = g.device.create_buffer(&gpu_core::wgpu::BufferDescriptor {
+        label: Some("scale"),
+        size: 16,
+        usage: gpu_core::wgpu::BufferUsages::UNIFORM | gpu_core::wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    g.queue.write_buffer(&scale, 0, bytemuck::cast_slice(&[3.0f32, 0.0, 0.0, 0.0]));
+    let scale = gpu_core::GpuBuffer::from_raw(scale, "scale");
+    let out = g.buffer("out", n as u64 * 4).unwrap();
+    let p = g.pipeline(&THREE_GROUPS, &[]).unwrap();
+    assert_eq!(p.group_count(), 3);
+    let groups = g.bind_groups(&p, &[&[ba.all()], &[bb.all(), scale.all()], &[out.all()]]).unwrap();
+    // Cached: asking again creates nothing new.
+    let before = g.cache_sizes();
+    let again = g.bind_groups(&p, &[&[ba.all()], &[bb.all(), scale.all()], &[out.all()]]).unwrap();
+    assert_eq!(g.cache_sizes(), before);
+    assert_eq!(again.len(), 3);
+    let p2 = g.pipeline(&THREE_GROUPS, &[]).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&p, &p2));
+    let mut rec = g.recorder();
+    rec.dispatch(&p, &groups, [(n as u32).div_ceil(64), 1, 1]);
+    rec.submit();
+    let got = g.read_as::<f32>(&out).unwrap();
+    for i in 0..n {
+        assert_eq!(got[i], a[i] * 3.0 + b[i], "index {i}");
+    }
+    // A wrong number of buffers is a typed error, not a panic.
+    match g.bind_group(&p, 1, &[bb.all()]) {
+        Err(GpuError::BindingCount { expected: 2, found: 1, .. }) => {}
+        other => panic!("expected BindingCount, got {other:?}"),
+    }
+}
+
+/// A kernel binding 12 storage buffers: out[i] = sum of the 11 inputs at i.
+const TWELVE: KernelSource = KernelSource {
+    name: "test_twelve_storage_buffers",
+    wgsl: r#"
+@group(0) @binding(0) var<storage, read> i0: array<f32>;
+@group(0) @binding(1) var<storage, read> i1: array<f32>;
+@group(0) @binding(2) var<storage, read> i2: array<f32>;
+@group(0) @binding(3) var<storage, read> i3: array<f32>;
+@group(0) @binding(4) var<storage, read> i4: array<f32>;
+@group(0) @binding(5) var<storage, read> i5: array<f32>;
+@group(1) @binding(0) var<storage, read> i6: array<f32>;
+@group(1) @binding(1) var<storage, read> i7: array<f32>;
+@group(1) @binding(2) var<storage, read> i8: array<f32>;
+@group(1) @binding(3) var<storage, read> i9: array<f32>;
+@group(1) @binding(4) var<storage, read> i10: array<f32>;
+@group(2) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= arrayLength(&out)) { return; }
+    out[i] = i0[i] + i1[i] + i2[i] + i3[i] + i4[i] + i5[i] + i6[i] + i7[i] + i8[i] + i9[i] + i10[i];
+}
+"#,
+    entry: "main",
+    bindings: &[
+        Binding::read(0, 0, "i0"),
+        Binding::read(0, 1, "i1"),
+        Binding::read(0, 2, "i2"),
+        Binding::read(0, 3, "i3"),
+        Binding::read(0, 4, "i4"),
+        Binding::read(0, 5, "i5"),
+        Binding::read(1, 0, "i6"),
+        Binding::read(1, 1, "i7"),
+        Binding::read(1, 2, "i8"),
+        Binding::read(1, 3, "i9"),
+        Binding::read(1, 4, "i10"),
+        Binding::read_write(2, 0, "out"),
+    ],
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+#[test]
+fn twelve_storage_buffers_run_under_max_and_are_refused_under_default() {
+    let max = gpu(LimitsPolicy::Max);
+    if max.caps().limits.max_storage_buffers_per_shader_stage < 12 {
+        eprintln!("SKIPPED part: adapter offers fewer than 12 storage buffers per stage");
+    } else {
+        let n = 100usize;
+        let inputs: Vec<_> = (0..11)
+            .map(|k| max.buffer_from("in", &(0..n).map(|i| (i * (k + 1)) as f32).collect::<Vec<_>>()).unwrap())
+            .collect();
+        let out = max.buffer("out", n as u64 * 4).unwrap();
+        let p = max.pipeline(&TWELVE, &[]).unwrap();
+        let g0: Vec<_> = inputs[..6].iter().map(|b| b.all()).collect();
+        let g1: Vec<_> = inputs[6..].iter().map(|b| b.all()).collect();
+        let groups = max.bind_groups(&p, &[&g0, &g1, &[out.all()]]).unwrap();
+        let mut rec = max.recorder();
+        rec.dispatch(&p, &groups, [2, 1, 1]);
+        rec.submit();
+        let got = max.read_as::<f32>(&out).unwrap();
+        for (i, v) in got.iter().enumerate() {
+            assert_eq!(*v, (i * 66) as f32);
+        }
+    }
+    let def = gpu(LimitsPolicy::Default);
+    match def.pipeline(&TWELVE, &[]) {
+        Err(e @ GpuError::LimitExceeded { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("max_storage_buffers_per_shader_stage"), "{msg}");
+            assert!(msg.contains("test_twelve_storage_buffers"), "{msg}");
+            assert!(msg.contains("12") && msg.contains("8"), "{msg}");
+        }
+        other => panic!("expected LimitExceeded, got {other:?}"),
+    }
+}
+
+const ADD_ONE: KernelSource = KernelSource {
+    name: "test_add_one",
+    wgsl: r#"
+@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if (gid.x < arrayLength(&x)) { x[gid.x] = x[gid.x] * 3u + 1u; }
+}
+"#,
+    entry: "main",
+    bindings: &[Binding::read_write(0, 0, "x")],
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+#[test]
+fn many_dispatches_in_one_submission_apply_in_order() {
+    let g = gpu(LimitsPolicy::Default);
+    let n = 1000u32;
+    let x = g.buffer_from("x", &(0..n).collect::<Vec<u32>>()).unwrap();
+    let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+    let groups = g.bind_groups(&p, &[&[x.all()]]).unwrap();
+    let mut timer = Timer::new(&g, 512);
+    let steps = 200u32;
+    let mut rec = match timer.as_mut() {
+        Some(t) => g.recorder().with_timer(t),
+        None => g.recorder(),
+    };
+    for _ in 0..steps {
+        rec.dispatch(&p, &groups, [n.div_ceil(64), 1, 1]);
+    }
+    let stats = rec.stats();
+    assert_eq!((stats.dispatches, stats.passes), (steps, 1));
+    rec.submit();
+    let got = g.read_as::<u32>(&x).unwrap();
+    for (i, v) in got.iter().enumerate() {
+        let mut e = i as u32;
+        for _ in 0..steps {
+            e = e.wrapping_mul(3).wrapping_add(1);
+        }
+        assert_eq!(*v, e, "index {i}");
+    }
+    if let Some(t) = timer.as_mut() {
+        let table = t.read(&g).unwrap();
+        assert_eq!(table.len(), 1);
+        assert_eq!(table[0].kernel, "test_add_one");
+        assert_eq!(table[0].dispatches, steps);
+        assert!(table[0].total_ns > 0.0);
+    } else {
+        eprintln!("SKIPPED timer part: no timestamps inside passes on this adapter");
+    }
+}
+
+#[test]
+fn bad_shader_is_a_typed_error() {
+    const BAD: KernelSource = KernelSource {
+        name: "test_bad_shader",
+        wgsl: "@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }",
+        entry: "main",
+        bindings: &[],
+        needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+    };
+    let g = gpu(LimitsPolicy::Default);
+    match g.pipeline(&BAD, &[]) {
+        Err(GpuError::Pipeline { kernel, .. }) => assert_eq!(kernel, "test_bad_shader"),
+        other => panic!("expected Pipeline error, got {other:?}"),
+    }
+}
+
+#[test]
+fn oversized_buffers_are_refused_before_allocation() {
+    let g = gpu(LimitsPolicy::Default);
+    let max = g.caps().limits.max_buffer_size;
+    match g.buffer("huge", max + 4) {
+        Err(GpuError::TooLarge { limit: "max_buffer_size", .. }) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // An F16 head of a 2.9B model is 320 MiB: over the default 128 MiB binding limit.
+    assert!(matches!(
+        g.check_binding_size("output.weight", 65536 * 2560 * 2),
+        Err(GpuError::TooLarge { limit: "max_storage_buffer_binding_size", .. })
+    ));
+    assert_eq!(workgroups_1d(10, 65535), [10, 1, 1]);
+    let [x, y, _] = workgroups_1d(200_000, 65535);
+    assert!(x <= 65535 && y <= 65535 && x * y >= 200_000);
+}
