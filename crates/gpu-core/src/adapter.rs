@@ -105,9 +105,7 @@ pub fn list_adapters(instance: &Instance) -> Vec<AdapterSummary> {
                 features,
                 subgroup_min_size: info.subgroup_min_size,
                 subgroup_max_size: info.subgroup_max_size,
-                cooperative_matrix: if features
-                    .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
-                {
+                cooperative_matrix: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
                     a.cooperative_matrix_properties()
                 } else {
                     Vec::new()
@@ -118,10 +116,7 @@ pub fn list_adapters(instance: &Instance) -> Vec<AdapterSummary> {
 }
 
 /// Picks the adapter `selector` names, or says which ones exist.
-pub(crate) fn select_adapter(
-    instance: &Instance,
-    selector: &AdapterSelector,
-) -> Result<Adapter, crate::GpuError> {
+pub(crate) fn select_adapter(instance: &Instance, selector: &AdapterSelector) -> Result<Adapter, crate::GpuError> {
     let adapters = sorted_adapters(instance);
     let names = || {
         if adapters.is_empty() {
@@ -145,10 +140,7 @@ pub(crate) fn select_adapter(
         AdapterSelector::Index(i) => adapters.get(*i).cloned(),
         AdapterSelector::Name(n) => {
             let n = n.to_lowercase();
-            adapters
-                .iter()
-                .find(|a| a.get_info().name.to_lowercase().contains(&n))
-                .cloned()
+            adapters.iter().find(|a| a.get_info().name.to_lowercase().contains(&n)).cloned()
         }
         AdapterSelector::Backend(b) => adapters.iter().find(|a| a.get_info().backend == *b).cloned(),
     };

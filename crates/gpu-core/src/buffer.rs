@@ -86,10 +86,7 @@ impl RowSplit {
             return None;
         }
         let per = per.min(rows.max(1));
-        let parts = (0..rows)
-            .step_by(per as usize)
-            .map(|first| (first, per.min(rows - first)))
-            .collect();
+        let parts = (0..rows).step_by(per as usize).map(|first| (first, per.min(rows - first))).collect();
         Some(RowSplit { rows_per_part: per, parts })
     }
 }

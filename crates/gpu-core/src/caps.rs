@@ -30,8 +30,7 @@ impl LimitsPolicy {
                 max_storage_buffer_binding_size: adapter.max_storage_buffer_binding_size,
                 max_buffer_size: adapter.max_buffer_size,
                 max_compute_workgroup_storage_size: adapter.max_compute_workgroup_storage_size,
-                max_compute_invocations_per_workgroup: adapter
-                    .max_compute_invocations_per_workgroup,
+                max_compute_invocations_per_workgroup: adapter.max_compute_invocations_per_workgroup,
                 max_compute_workgroup_size_x: adapter.max_compute_workgroup_size_x,
                 max_compute_workgroup_size_y: adapter.max_compute_workgroup_size_y,
                 max_compute_workgroup_size_z: adapter.max_compute_workgroup_size_z,
@@ -136,10 +135,7 @@ impl Capabilities {
             });
         }
         if self.has_cooperative_matrix() {
-            v.push(format!(
-                "EXPERIMENTAL_COOPERATIVE_MATRIX({} shapes)",
-                self.cooperative_matrix.len()
-            ));
+            v.push(format!("EXPERIMENTAL_COOPERATIVE_MATRIX({} shapes)", self.cooperative_matrix.len()));
         }
         v
     }

@@ -67,10 +67,9 @@ impl Gpu {
             policy: options.limits,
             limits: device.limits(),
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
-            subgroups: features.contains(wgpu::Features::SUBGROUP).then_some(SubgroupSize {
-                min: info.subgroup_min_size,
-                max: info.subgroup_max_size,
-            }),
+            subgroups: features
+                .contains(wgpu::Features::SUBGROUP)
+                .then_some(SubgroupSize { min: info.subgroup_min_size, max: info.subgroup_max_size }),
             timestamps: features.contains(wgpu::Features::TIMESTAMP_QUERY),
             timestamps_inside_passes: features.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             cooperative_matrix: if features.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
@@ -171,6 +170,19 @@ impl Gpu {
         self.buffer_init(label, bytemuck::cast_slice(data))
     }
 
+    /// A uniform buffer holding `bytes` (padded to 16 bytes), writable with [`Gpu::write`].
+    pub fn uniform(&self, label: &str, bytes: &[u8]) -> Result<GpuBuffer> {
+        let size = (bytes.len() as u64).max(16).next_multiple_of(16);
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buf, 0, bytes);
+        Ok(GpuBuffer::wrap(buf, label))
+    }
+
     /// Writes `bytes` into `buffer` at `offset` (queued; takes effect before the next submit).
     pub fn write(&self, buffer: &GpuBuffer, offset: u64, bytes: &[u8]) {
         self.queue.write_buffer(buffer.raw(), offset, bytes);
@@ -217,10 +229,7 @@ impl Gpu {
 
     /// Waits until all submitted work is done.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| GpuError::Submit(e.to_string()))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Submit(e.to_string()))
     }
 
     /// Number of cached pipelines and bind groups (for tests and stats).

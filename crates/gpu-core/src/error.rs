@@ -14,56 +14,25 @@ pub enum GpuError {
         "kernel '{kernel}' needs {needed} for {limit} but the device grants {granted} \
          (limits policy: {policy})"
     )]
-    LimitExceeded {
-        kernel: String,
-        limit: &'static str,
-        needed: u64,
-        granted: u64,
-        policy: &'static str,
-    },
+    LimitExceeded { kernel: String, limit: &'static str, needed: u64, granted: u64, policy: &'static str },
 
     #[error("kernel '{kernel}' needs the adapter feature {feature}, which this device lacks")]
-    MissingFeature {
-        kernel: String,
-        feature: &'static str,
-    },
+    MissingFeature { kernel: String, feature: &'static str },
 
     #[error("creating the pipeline for kernel '{kernel}' failed: {message}")]
     Pipeline { kernel: String, message: String },
 
     #[error("creating a bind group for kernel '{kernel}' group {group} failed: {message}")]
-    BindGroup {
-        kernel: String,
-        group: u32,
-        message: String,
-    },
+    BindGroup { kernel: String, group: u32, message: String },
 
-    #[error(
-        "kernel '{kernel}' group {group} expects {expected} buffers but {found} were given"
-    )]
-    BindingCount {
-        kernel: String,
-        group: u32,
-        expected: usize,
-        found: usize,
-    },
+    #[error("kernel '{kernel}' group {group} expects {expected} buffers but {found} were given")]
+    BindingCount { kernel: String, group: u32, expected: usize, found: usize },
 
-    #[error(
-        "buffer '{label}' of {size} bytes is larger than {limit} ({max} bytes) on this device"
-    )]
-    TooLarge {
-        label: String,
-        size: u64,
-        limit: &'static str,
-        max: u64,
-    },
+    #[error("buffer '{label}' of {size} bytes is larger than {limit} ({max} bytes) on this device")]
+    TooLarge { label: String, size: u64, limit: &'static str, max: u64 },
 
     #[error("creating buffer '{label}' of {size} bytes failed: {message}")]
-    Allocation {
-        label: String,
-        size: u64,
-        message: String,
-    },
+    Allocation { label: String, size: u64, message: String },
 
     #[error("reading back buffer '{label}' failed: {message}")]
     Readback { label: String, message: String },

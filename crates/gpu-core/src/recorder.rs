@@ -36,7 +36,9 @@ impl Gpu {
     pub fn recorder(&self) -> Recorder<'_> {
         Recorder {
             gpu: self,
-            encoder: Some(self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recorder") })),
+            encoder: Some(
+                self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recorder") }),
+            ),
             pass: None,
             stats: RecorderStats::default(),
             timer: None,

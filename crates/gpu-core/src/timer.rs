@@ -107,8 +107,10 @@ impl Timer {
             e.0 += 1;
             e.1 += dt;
         }
-        let mut v: Vec<KernelTime> =
-            table.into_iter().map(|(kernel, (dispatches, total_ns))| KernelTime { kernel, dispatches, total_ns }).collect();
+        let mut v: Vec<KernelTime> = table
+            .into_iter()
+            .map(|(kernel, (dispatches, total_ns))| KernelTime { kernel, dispatches, total_ns })
+            .collect();
         v.sort_by(|a, b| b.total_ns.total_cmp(&a.total_ns));
         Ok(v)
     }

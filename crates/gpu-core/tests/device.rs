@@ -6,7 +6,8 @@ use gpu_core::{
 };
 
 fn gpu(policy: LimitsPolicy) -> Gpu {
-    Gpu::new(&ContextOptions { limits: policy, ..Default::default() }).expect("a GPU adapter (install mesa-vulkan-drivers)")
+    Gpu::new(&ContextOptions { limits: policy, ..Default::default() })
+        .expect("a GPU adapter (install mesa-vulkan-drivers)")
 }
 
 /// CI sets RWKV_EXPECT_BACKEND=vulkan: without Mesa's Vulkan driver wgpu silently falls back
@@ -15,7 +16,13 @@ fn gpu(policy: LimitsPolicy) -> Gpu {
 fn adapter_is_the_expected_backend() {
     let g = gpu(LimitsPolicy::Max);
     let caps = g.caps();
-    eprintln!("adapter: {} {:?} {:?} features {:?}", caps.adapter_name, caps.backend, caps.device_type, caps.feature_names());
+    eprintln!(
+        "adapter: {} {:?} {:?} features {:?}",
+        caps.adapter_name,
+        caps.backend,
+        caps.device_type,
+        caps.feature_names()
+    );
     match std::env::var("RWKV_EXPECT_BACKEND").ok().as_deref() {
         Some("vulkan") => {
             assert_eq!(caps.backend, gpu_core::wgpu::Backend::Vulkan, "expected a Vulkan adapter, got {caps:?}");

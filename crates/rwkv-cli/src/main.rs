@@ -1,1 +1,36 @@
-fn main() {}
+//! `rwkv-cli`: the user-facing program. Only this crate prints.
+
+mod commands;
+mod device;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rwkv-cli", version, about = "RWKV-7 inference on any GPU through WebGPU")]
+struct Cli {
+    #[command(flatten)]
+    device: device::DeviceArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the GPU adapters with their backend, type, limits and features.
+    Adapters(commands::adapters::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Adapters(a) => commands::adapters::run(&cli.device, a),
+    }
+}

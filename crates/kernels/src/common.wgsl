@@ -1,0 +1,47 @@
+// Shared helpers, prepended to every kernel by build.rs (after the kernel's `enable` lines).
+// Only constants and pure functions live here: no bindings, no workgroup variables.
+
+// ---- weight formats -------------------------------------------------------------------
+// F16 matrices are stored as raw IEEE half pairs in u32 words (element e at word e/2, low half
+// for even e). Q8_0 matrices are repacked at load into one u32 buffer: first every quant
+// (row-major, 4 signed bytes per word, little-endian), then the f16 block scales packed two per
+// word (flat block b at word n_quant_words + b/2, low half for even b). A block is 32 values.
+
+const Q8_BLOCK: u32 = 32u;
+
+// Element e of an F16 matrix stored as u32 pairs.
+fn f16_elem(word: u32, e: u32) -> f32 {
+    let pair = unpack2x16float(word);
+    return select(pair.x, pair.y, (e & 1u) == 1u);
+}
+
+// Four signed bytes of a Q8_0 quant word as floats.
+fn q8_unpack(word: u32) -> vec4<f32> {
+    return vec4<f32>(unpack4xI8(word));
+}
+
+// The scale of flat block b, given the word that holds it.
+fn q8_scale(word: u32, b: u32) -> f32 {
+    return f16_elem(word, b);
+}
+
+// ---- activations ----------------------------------------------------------------------
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}
+
+fn relu_sq(x: f32) -> f32 {
+    let r = max(x, 0.0);
+    return r * r;
+}
+
+// RWKV-7 decay from the LoRA output z: w = exp(-0.606531 * sigmoid(z)), in f32.
+fn rwkv7_decay(z: f32) -> f32 {
+    return exp(-0.606531 * sigmoid(z));
+}
+
+// ---- dispatch geometry ------------------------------------------------------------------
+// Flat workgroup index when a 1-D grid was split over x and y (gpu_core::workgroups_1d).
+fn flat_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}

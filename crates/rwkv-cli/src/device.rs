@@ -1,0 +1,40 @@
+//! The global flags that choose and open the GPU, the same for every command.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use gpu_core::{AdapterSelector, ContextOptions, Gpu, LimitsPolicy};
+
+#[derive(Args, Clone, Debug)]
+pub struct DeviceArgs {
+    /// Adapter to use: an index from `rwkv-cli adapters`, or a substring of its name.
+    #[arg(long, global = true)]
+    pub adapter: Option<String>,
+    /// Backend to use: vulkan, metal, dx12 or gl.
+    #[arg(long, global = true)]
+    pub backend: Option<String>,
+    /// Limits to request: `max` (what the adapter offers) or `default` (WebGPU's defaults).
+    #[arg(long, global = true, default_value = "max")]
+    pub limits: LimitsPolicy,
+}
+
+impl DeviceArgs {
+    pub fn selector(&self) -> Result<AdapterSelector> {
+        match (&self.adapter, &self.backend) {
+            (Some(_), Some(_)) => anyhow::bail!("give --adapter or --backend, not both"),
+            (Some(a), None) => a.parse().map_err(anyhow::Error::msg),
+            (None, Some(b)) => match b.parse().map_err(anyhow::Error::msg)? {
+                s @ AdapterSelector::Backend(_) => Ok(s),
+                _ => anyhow::bail!("unknown backend '{b}' (expected vulkan, metal, dx12 or gl)"),
+            },
+            (None, None) => Ok(AdapterSelector::HighPerformance),
+        }
+    }
+
+    pub fn options(&self) -> Result<ContextOptions> {
+        Ok(ContextOptions { adapter: self.selector()?, limits: self.limits, ..Default::default() })
+    }
+
+    pub fn open(&self) -> Result<Gpu> {
+        Gpu::new(&self.options()?).context("opening the GPU")
+    }
+}
