@@ -15,6 +15,7 @@ fn main() {
     let common_path = "crates/kernels/src/common.wgsl";
     let common = std::fs::read_to_string(src.join("common.wgsl")).expect("src/common.wgsl");
     let mut failures = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut dirs: Vec<_> = std::fs::read_dir(src).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
     dirs.sort_by_key(|e| e.path());
     for dir in dirs {
@@ -27,10 +28,14 @@ fn main() {
         files.sort();
         for file in files {
             let name = file.file_name().unwrap().to_str().unwrap().to_string();
+            if !seen.insert(name.clone()) {
+                failures.push(format!("{}: a shader named {name} exists in another kernel unit", file.display()));
+                continue;
+            }
             let rel = format!("crates/kernels/{}", file.display());
             let text = std::fs::read_to_string(&file).unwrap();
             match shader_check::validate(common_path, &common, &rel, &text) {
-                Ok((composed, _)) => std::fs::write(Path::new(&out).join(&name), composed.text).unwrap(),
+                Ok(v) => std::fs::write(Path::new(&out).join(&name), v.composed.text).unwrap(),
                 Err(e) => failures.push(e.to_string()),
             }
         }

@@ -141,14 +141,15 @@ fn chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
+/// A shader that parsed and validated.
+pub struct Validated {
+    pub composed: Composed,
+    pub module: naga::Module,
+    pub info: naga::valid::ModuleInfo,
+}
+
 /// Parses and validates `kernel` (at `kernel_path`) composed with `common` (at `common_path`).
-/// Returns the composed text and naga's module on success.
-pub fn validate(
-    common_path: &str,
-    common: &str,
-    kernel_path: &str,
-    kernel: &str,
-) -> Result<(Composed, naga::Module), ShaderError> {
+pub fn validate(common_path: &str, common: &str, kernel_path: &str, kernel: &str) -> Result<Validated, ShaderError> {
     let file_name = kernel_path.rsplit('/').next().unwrap_or(kernel_path);
     let needs = ShaderNeeds::of(file_name, kernel);
     let composed = compose(common, kernel);
@@ -179,9 +180,11 @@ pub fn validate(
         validator.subgroup_stages(naga::valid::ShaderStages::COMPUTE);
         validator.subgroup_operations(naga::valid::SubgroupOperationSet::all());
     }
-    if let Err(e) = validator.validate(&module) {
-        let loc = e.location(&composed.text);
-        return Err(locate(loc, chain(&e)));
+    match validator.validate(&module) {
+        Ok(info) => Ok(Validated { composed, module, info }),
+        Err(e) => {
+            let loc = e.location(&composed.text);
+            Err(locate(loc, chain(&e)))
+        }
     }
-    Ok((composed, module))
 }
