@@ -5,6 +5,7 @@
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
+pub mod formats;
 pub mod layer_norm;
 
 #[cfg(feature = "validate")]
