@@ -7,7 +7,11 @@
 
 pub mod formats;
 pub mod layer_norm;
+pub mod matvec;
+pub mod projection;
 
+#[cfg(test)]
+pub(crate) mod projection_testing;
 #[cfg(feature = "validate")]
 pub mod shader_check;
 #[cfg(test)]
@@ -45,5 +49,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL]
+    vec![layer_norm::KERNEL, matvec::KERNEL, matvec::KERNEL_SUBGROUP]
 }
