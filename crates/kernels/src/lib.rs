@@ -7,6 +7,7 @@
 
 pub mod formats;
 pub mod layer_norm;
+pub mod matmul;
 pub mod matvec;
 pub mod projection;
 
@@ -49,5 +50,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL, matvec::KERNEL, matvec::KERNEL_SUBGROUP]
+    vec![layer_norm::KERNEL, matvec::KERNEL, matvec::KERNEL_SUBGROUP, matmul::KERNEL]
 }
