@@ -68,7 +68,7 @@ impl WeightFormat {
 
     /// Fails unless rows of `k` values can be stored in this format (Q8_0 needs `k % 32 == 0`).
     pub fn check_row_len(self, k: usize) -> Result<()> {
-        if k == 0 || (self == WeightFormat::Q8_0 && k % Q8_0_BLOCK != 0) {
+        if k == 0 || (self == WeightFormat::Q8_0 && !k.is_multiple_of(Q8_0_BLOCK)) {
             return Err(KernelError::Shape {
                 kernel: "formats",
                 what: "row length K",
@@ -135,7 +135,7 @@ pub fn pack_f16_bytes(bytes: &[u8]) -> Vec<u32> {
 
 /// Splits GGUF Q8_0 blocks into their quant bytes and scale bits.
 fn split_q8_0(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u16>)> {
-    if bytes.len() % Q8_0_BLOCK_BYTES != 0 {
+    if !bytes.len().is_multiple_of(Q8_0_BLOCK_BYTES) {
         return Err(shape_error("Q8_0 byte length", bytes.len(), "must be a multiple of the 34-byte block"));
     }
     let blocks = bytes.len() / Q8_0_BLOCK_BYTES;
@@ -169,7 +169,7 @@ pub fn repack_q8_0(bytes: &[u8], rows: usize, k: usize) -> Result<Vec<u32>> {
 /// ggml's reference Q8_0 quantiser (`quantize_row_q8_0_ref`): per block of 32 values
 /// `d = absmax / 127` stored as f16, `q = round(x / d)` (computed as `x * (1 / d)` in f32).
 pub fn quantize_q8_0(values: &[f32]) -> Result<Vec<u8>> {
-    if values.len() % Q8_0_BLOCK != 0 {
+    if !values.len().is_multiple_of(Q8_0_BLOCK) {
         return Err(shape_error("Q8_0 value count", values.len(), "must be a multiple of 32"));
     }
     let mut out = Vec::with_capacity(values.len() / Q8_0_BLOCK * Q8_0_BLOCK_BYTES);
@@ -187,13 +187,13 @@ pub fn quantize_q8_0(values: &[f32]) -> Result<Vec<u8>> {
 pub fn dequantize(format: WeightFormat, bytes: &[u8]) -> Result<Vec<f32>> {
     match format {
         WeightFormat::F32 => {
-            if bytes.len() % 4 != 0 {
+            if !bytes.len().is_multiple_of(4) {
                 return Err(shape_error("F32 byte length", bytes.len(), "must be a multiple of 4"));
             }
             Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
         }
         WeightFormat::F16 => {
-            if bytes.len() % 2 != 0 {
+            if !bytes.len().is_multiple_of(2) {
                 return Err(shape_error("F16 byte length", bytes.len(), "must be even"));
             }
             Ok(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect())

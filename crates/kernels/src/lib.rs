@@ -7,6 +7,7 @@
 
 pub mod formats;
 pub mod layer_norm;
+pub mod lora;
 pub mod matmul;
 pub mod matvec;
 pub mod projection;

@@ -235,7 +235,7 @@ impl Projection {
     pub(crate) fn aligned(&self, values: u32) -> bool {
         let mut woff = 0u64;
         self.segments.iter().all(|s| {
-            let ok = s.k % values == 0 && woff % values as u64 == 0 && s.x_offset % 4 == 0;
+            let ok = s.k % values == 0 && woff.is_multiple_of(values as u64) && s.x_offset % 4 == 0;
             woff += s.rows as u64 * s.k as u64;
             ok
         })
