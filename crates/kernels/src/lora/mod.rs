@@ -176,8 +176,8 @@ pub fn pack(matrices: &[LoraMatrix<'_>]) -> Result<(WeightFormat, Vec<u32>)> {
 }
 
 /// The buffers of one LoRA call: the token-shifted input `[6, T, C]`, the two packed weights, the
-/// stage-2 bias `[w0 | a0 | v0]` (`[w0 | a0]` at layer 0), the scratch `h` (hidden_len x T) and
-/// the output (`output_blocks` x T x C).
+/// stage-2 bias `[w0 | a0 | v0]` (`[w0 | a0]` at layer 0), the scratch `h` (hidden_len x T values,
+/// rounded up to a multiple of 4: it is stage 2's vec4 input) and the output (`output_blocks` x T x C).
 #[derive(Clone, Copy, Debug)]
 pub struct LoraBuffers<'a> {
     pub x: BufferRange<'a>,
