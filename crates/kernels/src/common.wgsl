@@ -45,3 +45,42 @@ fn rwkv7_decay(z: f32) -> f32 {
 fn flat_workgroup(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
 }
+
+// ---- matrix kernels (matvec, matmul) ------------------------------------------------------
+// Weight format ids (the DTYPE override; WeightFormat::shader_id).
+const DTYPE_F32: u32 = 0u;
+const DTYPE_F16: u32 = 1u;
+const DTYPE_Q8_0: u32 = 2u;
+
+// Epilogue activations (the SEG_ACTn overrides; projection::Activation).
+const ACT_NONE: u32 = 0u;
+const ACT_TANH: u32 = 1u;
+const ACT_SIGMOID: u32 = 2u;
+const ACT_RELU_SQ: u32 = 3u;
+
+// tanh that never returns NaN: some drivers compute it through exp and overflow for large |x|
+// (tanh(10) already rounds to 1 in f32).
+fn tanh_safe(x: f32) -> f32 {
+    return tanh(clamp(x, -10.0, 10.0));
+}
+
+fn activate(v: f32, act: u32) -> f32 {
+    switch act {
+        case ACT_TANH: { return tanh_safe(v); }
+        case ACT_SIGMOID: { return sigmoid(v); }
+        case ACT_RELU_SQ: { return relu_sq(v); }
+        default: { return v; }
+    }
+}
+
+// Dot product of 8 F16 weights (a vec4 of words) with 8 inputs.
+fn dot_f16x8(wd: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+    let a = vec4<f32>(unpack2x16float(wd.x), unpack2x16float(wd.y));
+    let b = vec4<f32>(unpack2x16float(wd.z), unpack2x16float(wd.w));
+    return dot(a, x0) + dot(b, x1);
+}
+
+// Unscaled dot product of 16 Q8_0 quants (a vec4 of words) with 16 inputs.
+fn dot_q8x16(wd: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>, x2: vec4<f32>, x3: vec4<f32>) -> f32 {
+    return dot(q8_unpack(wd.x), x0) + dot(q8_unpack(wd.y), x1) + dot(q8_unpack(wd.z), x2) + dot(q8_unpack(wd.w), x3);
+}

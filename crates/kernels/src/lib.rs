@@ -5,8 +5,15 @@
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
+pub mod formats;
 pub mod layer_norm;
+pub mod lora;
+pub mod matmul;
+pub mod matvec;
+pub mod projection;
 
+#[cfg(test)]
+pub(crate) mod projection_testing;
 #[cfg(feature = "validate")]
 pub mod shader_check;
 #[cfg(test)]
@@ -44,5 +51,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL]
+    vec![layer_norm::KERNEL, matvec::KERNEL, matvec::KERNEL_SUBGROUP, matmul::KERNEL]
 }

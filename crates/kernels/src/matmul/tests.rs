@@ -1,0 +1,115 @@
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use super::*;
+use crate::formats::{self, WeightFormat};
+use crate::projection::{Activation, Segment};
+use crate::projection_testing::{self as pt, TestData, TestWeight};
+use crate::testing::{self, Rng};
+
+/// Runs `spec` for `t` tokens with `y` pre-filled with `d.y0`; returns the output.
+fn run(gpu: &Gpu, spec: &Projection, t: u32, w: &TestWeight, d: &TestData) -> Vec<f32> {
+    let mm = Matmul::new(gpu, spec).unwrap();
+    let weights = pt::upload_weight(gpu, spec, w);
+    let ranges: Vec<BufferRange<'_>> = weights.iter().map(|b| b.all()).collect();
+    let x = pt::upload_padded(gpu, &d.x);
+    let bias = testing::upload(gpu, &d.bias);
+    let y = testing::Guarded::with_contents(gpu, &d.y0);
+    let mut rec = gpu.recorder();
+    mm.record(gpu, &mut rec, t, x.all(), &ranges, Some(bias.all()), y.range()).unwrap();
+    rec.submit();
+    y.read(gpu)
+}
+
+fn check(gpu: &Gpu, spec: &Projection, t: u32, seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = Rng::new(seed);
+    let w = pt::weight(spec, &mut rng);
+    let d = pt::data(spec, t, &mut rng);
+    let got = run(gpu, spec, t, &w, &d);
+    pt::assert_matches(&format!("matmul T={t} {spec:?}"), &got, &pt::expected(spec, t, &w, &d))
+}
+
+fn tokens() -> impl Strategy<Value = u32> {
+    prop_oneof![Just(1u32), Just(7), Just(64), Just(100), 2u32..140]
+}
+
+proptest! {
+    #![proptest_config(testing::config())]
+    #[test]
+    fn matches_reference(spec in pt::projection(), t in tokens(), seed in any::<u64>()) {
+        check(testing::gpu(), &spec, t, seed)?;
+    }
+}
+
+#[test]
+fn token_counts_of_the_brief_on_every_device() {
+    let devices = [testing::gpu(), testing::gpu_without_subgroups(), testing::gpu_default_limits()];
+    for (i, t) in [1u32, 7, 64, 100].into_iter().enumerate() {
+        for format in WeightFormat::ALL {
+            let spec = Projection::segmented(
+                format,
+                vec![
+                    Segment::new(70, 96).activation(Activation::Tanh),
+                    Segment::new(33, 64).input_at(96).with_bias(),
+                    Segment::new(5, 32).input_at(200).activation(Activation::ReluSq),
+                ],
+            );
+            check(devices[i % 3], &spec, t, i as u64).unwrap();
+            let odd = Projection::new(if format == WeightFormat::Q8_0 { WeightFormat::F32 } else { format }, 37, 33)
+                .activation(Activation::Sigmoid)
+                .residual();
+            check(devices[(i + 1) % 3], &odd, t, i as u64).unwrap();
+        }
+    }
+}
+
+#[test]
+fn real_model_widths() {
+    // Real row lengths (C = 2560, F = 10240) with a slice of the rows: a tile costs the same
+    // for any T up to 64, and lavapipe is slow. Full-size rows x K run in the LoRA tests.
+    let c = 2560;
+    let rkv = Projection::segmented(
+        WeightFormat::Q8_0,
+        vec![Segment::new(64, c), Segment::new(70, c).input_at(2 * c), Segment::new(64, c).input_at(3 * c)],
+    );
+    check(testing::gpu(), &rkv, 5, 1).unwrap();
+    let value = Projection::new(WeightFormat::F16, 100, 4 * c).residual();
+    check(testing::gpu_default_limits(), &value, 3, 2).unwrap();
+    let key = Projection::new(WeightFormat::F32, 130, c).activation(Activation::ReluSq);
+    check(testing::gpu(), &key, 65, 3).unwrap();
+    check(testing::gpu(), &Projection::new(WeightFormat::F32, 1, 1), 5, 4).unwrap();
+}
+
+#[test]
+fn row_blocks_are_dispatched_separately() {
+    for format in WeightFormat::ALL {
+        let (rows, k) = (150u32, 64u32);
+        let limit = format.gpu_words(k as usize) as u64 * 4 * 60 + 48; // 60 rows per block
+        let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
+        assert_eq!(blocks.len(), 3, "{format:?}: {blocks:?}");
+        let spec = Projection::new(format, rows, k)
+            .activation(Activation::Tanh)
+            .with_bias()
+            .residual()
+            .split(blocks.iter().map(|&b| b as u32).collect());
+        check(testing::gpu(), &spec, 70, 5).unwrap();
+    }
+}
+
+#[test]
+fn bad_shapes_and_bindings_are_errors() {
+    let gpu = testing::gpu();
+    let f32 = WeightFormat::F32;
+    assert!(Matmul::new(gpu, &Projection::new(WeightFormat::Q8_0, 4, 40)).is_err());
+    assert!(Matmul::new(gpu, &Projection::segmented(f32, vec![])).is_err());
+    let spec = Projection::new(f32, 8, 8);
+    let mm = Matmul::new(gpu, &spec).unwrap();
+    let buf = |n: usize| gpu.buffer("test", n as u64 * 4).unwrap();
+    let (x, w, y) = (buf(16), buf(64), buf(16));
+    let mut rec = gpu.recorder();
+    assert!(mm.record(gpu, &mut rec, 2, x.all(), &[w.all()], None, y.all()).is_ok());
+    assert!(mm.record(gpu, &mut rec, 0, x.all(), &[w.all()], None, y.all()).is_err());
+    assert!(mm.record(gpu, &mut rec, 3, x.all(), &[w.all()], None, y.all()).is_err());
+    assert!(mm.record(gpu, &mut rec, 2, x.all(), &[], None, y.all()).is_err());
+    rec.submit();
+}

@@ -1,0 +1,163 @@
+//! Matrix-vector product for one token (decode): `y = act(W·x + bias)`, optionally added into
+//! `y`, over up to four row segments of one packed weight in F32, F16 or Q8_0 (see
+//! [`crate::projection`] for the segments and layouts). One dispatch computes r, k and v from the
+//! token-shifted input, or the first stage of all four LoRAs; a weight bound as several row
+//! blocks takes one dispatch per block.
+//!
+//! Bindings (group 0):
+//! - 0 `x`, read, `array<vec4<f32>>`: the input; the binding must cover the input elements
+//!   rounded up to a multiple of 4.
+//! - 1 `w`, read, `array<vec4<u32>>`: the GPU layout of the weight (or of one row block),
+//!   padded to 16 bytes ([`crate::formats`]).
+//! - 2 `bias`, read, `[rows]` f32; when no segment has a bias the launcher binds `x` here.
+//! - 3 `y`, read_write, `[rows]` f32.
+//!
+//! Each row is reduced by a group of threads (a power of two) reading consecutive vec4s, four
+//! loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
+//! (`matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (`matvec.wgsl`).
+
+pub mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
+
+use crate::formats::WeightFormat;
+use crate::projection::{Part, Projection};
+use crate::{KernelError, Result};
+
+const BINDINGS: &[Binding] =
+    &[Binding::read(0, 0, "x"), Binding::read(0, 1, "w"), Binding::read(0, 2, "bias"), Binding::read_write(0, 3, "y")];
+
+pub const KERNEL: KernelSource = KernelSource {
+    name: "matvec",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec.wgsl")),
+    entry: "main",
+    bindings: BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+pub const KERNEL_SUBGROUP: KernelSource = KernelSource {
+    name: "matvec_subgroup",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec_subgroup.wgsl")),
+    entry: "main",
+    bindings: BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
+};
+
+/// Threads per workgroup.
+const WORKGROUP: u32 = 128;
+/// Most threads reducing one row.
+const MAX_THREADS_PER_ROW: u32 = 32;
+
+/// A projection for one token, with its pipelines (one per weight binding).
+pub struct Matvec {
+    spec: Projection,
+    parts: Vec<(Part, Arc<Pipeline>)>,
+    threads_per_row: u32,
+}
+
+fn prev_power_of_two(n: u32) -> u32 {
+    if n == 0 {
+        1
+    } else {
+        1 << (31 - n.leading_zeros())
+    }
+}
+
+impl Matvec {
+    /// Builds the pipelines of `spec`: the subgroup variant where the device has subgroups.
+    pub fn new(gpu: &Gpu, spec: &Projection) -> Result<Self> {
+        spec.validate("matvec")?;
+        let subgroup = gpu.caps().subgroups;
+        let per_chunk = match spec.format {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 => 8,
+            WeightFormat::Q8_0 => 16,
+        };
+        let vec = spec.aligned(per_chunk);
+        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
+        let chunks = if vec { max_k / per_chunk } else { max_k };
+        let cap = match subgroup {
+            Some(sg) => prev_power_of_two(sg.min.max(1)).min(MAX_THREADS_PER_ROW),
+            None => MAX_THREADS_PER_ROW,
+        };
+        // About four chunks per thread before adding threads.
+        let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
+        let kernel = if subgroup.is_some() { &KERNEL_SUBGROUP } else { &KERNEL };
+        let parts = spec
+            .parts()
+            .into_iter()
+            .map(|part| {
+                let mut o = spec.overrides(part, vec);
+                o.push(("WG", WORKGROUP as f64));
+                o.push(("TPR", threads_per_row as f64));
+                Ok((part, gpu.pipeline(kernel, &o)?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Matvec { spec: spec.clone(), parts, threads_per_row })
+    }
+
+    pub fn spec(&self) -> &Projection {
+        &self.spec
+    }
+
+    /// Whether the pipelines use the subgroup variant.
+    pub fn uses_subgroups(&self) -> bool {
+        self.parts[0].1.kernel.needs.subgroups
+    }
+
+    pub fn threads_per_row(&self) -> u32 {
+        self.threads_per_row
+    }
+
+    /// Records `y = act(W·x + bias)` (or `y +=` it): one dispatch per weight binding. `weight`
+    /// holds one range per row block (one range when the weight is not split); `bias` is
+    /// required when a segment has a bias.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        rec: &mut Recorder<'_>,
+        x: BufferRange<'_>,
+        weight: &[BufferRange<'_>],
+        bias: Option<BufferRange<'_>>,
+        y: BufferRange<'_>,
+    ) -> Result<()> {
+        let spec = &self.spec;
+        if weight.len() != self.parts.len() {
+            return Err(KernelError::Shape {
+                kernel: "matvec",
+                what: "weight bindings",
+                found: weight.len() as u64,
+                why: "must be one per row block of the projection",
+            });
+        }
+        crate::check_len("matvec", "x", x.size, spec.x_len(1).next_multiple_of(4) * 4)?;
+        crate::check_len("matvec", "y", y.size, spec.y_len(1) * 4)?;
+        let bias = match bias {
+            Some(b) => {
+                crate::check_len("matvec", "bias", b.size, spec.bias_len() * 4)?;
+                b
+            }
+            None if spec.bias_len() > 0 => {
+                return Err(KernelError::BufferTooSmall {
+                    kernel: "matvec",
+                    binding: "bias",
+                    found: 0,
+                    needed: spec.bias_len() * 4,
+                })
+            }
+            None => x,
+        };
+        let rows_per_group = WORKGROUP / self.threads_per_row;
+        let max_dim = gpu.caps().limits.max_compute_workgroups_per_dimension;
+        for ((part, pipeline), w) in self.parts.iter().zip(weight) {
+            crate::check_len("matvec", "w", w.size, spec.part_weight_bytes(*part))?;
+            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y]])?;
+            rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(rows_per_group), max_dim));
+        }
+        Ok(())
+    }
+}

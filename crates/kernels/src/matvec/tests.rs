@@ -1,0 +1,185 @@
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+use super::*;
+use crate::formats;
+use crate::projection::{Activation, Segment};
+use crate::projection_testing::{self as pt, TestData, TestWeight};
+use crate::testing::{self, Rng};
+
+/// Runs `spec` on `gpu` with `y` pre-filled with `d.y0`; returns the output.
+fn run(gpu: &Gpu, spec: &Projection, w: &TestWeight, d: &TestData) -> Vec<f32> {
+    let mv = Matvec::new(gpu, spec).unwrap();
+    let weights = pt::upload_weight(gpu, spec, w);
+    let ranges: Vec<BufferRange<'_>> = weights.iter().map(|b| b.all()).collect();
+    let x = pt::upload_padded(gpu, &d.x);
+    let bias = testing::upload(gpu, &d.bias);
+    let y = testing::Guarded::with_contents(gpu, &d.y0);
+    let mut rec = gpu.recorder();
+    mv.record(gpu, &mut rec, x.all(), &ranges, Some(bias.all()), y.range()).unwrap();
+    rec.submit();
+    y.read(gpu)
+}
+
+fn check(gpu: &Gpu, spec: &Projection, seed: u64) -> Result<(), TestCaseError> {
+    let mut rng = Rng::new(seed);
+    let w = pt::weight(spec, &mut rng);
+    let d = pt::data(spec, 1, &mut rng);
+    let got = run(gpu, spec, &w, &d);
+    pt::assert_matches(&format!("matvec {spec:?}"), &got, &pt::expected(spec, 1, &w, &d))
+}
+
+proptest! {
+    #![proptest_config(testing::config())]
+    #[test]
+    fn plain_variant_matches_reference(spec in pt::projection(), seed in any::<u64>()) {
+        let gpu = testing::gpu_without_subgroups();
+        prop_assert!(!Matvec::new(gpu, &spec).unwrap().uses_subgroups());
+        check(gpu, &spec, seed)?;
+    }
+
+    #[test]
+    fn subgroup_variant_matches_reference(spec in pt::projection(), seed in any::<u64>()) {
+        let gpu = testing::gpu();
+        if gpu.caps().subgroups.is_none() {
+            testing::skip("matvec subgroup_variant_matches_reference", "the adapter has no subgroups");
+            return Ok(());
+        }
+        prop_assert!(Matvec::new(gpu, &spec).unwrap().uses_subgroups());
+        check(gpu, &spec, seed)?;
+    }
+}
+
+/// Every device the tests have: both variants and the default limits.
+fn devices() -> Vec<(&'static str, &'static Gpu)> {
+    vec![
+        ("max limits", testing::gpu()),
+        ("no subgroups", testing::gpu_without_subgroups()),
+        ("default limits", testing::gpu_default_limits()),
+    ]
+}
+
+#[test]
+fn real_model_shapes() {
+    let c = 2560;
+    for format in formats::WeightFormat::ALL {
+        // r, k, v from the packed [6, C] token-shifted input (blocks 0, 2, 3).
+        let rkv = Projection::segmented(
+            format,
+            vec![Segment::new(c, c), Segment::new(c, c).input_at(2 * c), Segment::new(c, c).input_at(3 * c)],
+        );
+        // Channel mix: key (C -> F, relu²) and value (F -> C, added into the residual stream).
+        let key = Projection::new(format, 4 * c, c).activation(Activation::ReluSq);
+        let value = Projection::new(format, c, 4 * c).residual();
+        for (i, spec) in [rkv, key, value].iter().enumerate() {
+            // Each shape once, on a different device each time.
+            let (name, gpu) = devices()[(i + format.shader_id() as usize) % 3];
+            check(gpu, spec, i as u64).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+#[test]
+fn tiny_shapes_on_every_device() {
+    for (name, gpu) in devices() {
+        for format in formats::WeightFormat::ALL {
+            let k = if format == formats::WeightFormat::Q8_0 { 32 } else { 1 };
+            for spec in [Projection::new(format, 1, k), Projection::new(format, 33, k).with_bias().residual()] {
+                check(gpu, &spec, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn row_blocks_are_dispatched_separately() {
+    // A small matrix under an artificial binding limit: three row blocks.
+    for (name, gpu) in devices() {
+        for format in formats::WeightFormat::ALL {
+            let (rows, k) = (100u32, 64u32);
+            let limit = format.gpu_words(k as usize) as u64 * 4 * 34 + 48; // 34 rows per block
+            let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
+            assert_eq!(blocks.len(), 3, "{format:?}: {blocks:?}");
+            let spec = Projection::new(format, rows, k)
+                .activation(Activation::Sigmoid)
+                .with_bias()
+                .residual()
+                .split(blocks.iter().map(|&b| b as u32).collect());
+            check(gpu, &spec, 11).unwrap_or_else(|e| panic!("{name} {format:?}: {e}"));
+        }
+    }
+}
+
+/// The 2.9B head, 2560 x 65536, which needs three F16 row blocks (two in Q8_0) under the
+/// 128 MiB binding limit. Weights are generated and checked in chunks of rows to keep the
+/// host memory down.
+fn head(gpu: &Gpu, format: formats::WeightFormat) {
+    let (c, v) = (2560usize, 65536usize);
+    let limit = gpu.caps().limits.max_storage_buffer_binding_size;
+    let blocks = formats::row_blocks(format, v, c, limit).unwrap();
+    assert!(blocks.len() > 1, "the head should need several bindings under {limit} bytes");
+    let spec = Projection::new(format, v as u32, c as u32).split(blocks.iter().map(|&b| b as u32).collect());
+    let mut rng = Rng::new(29);
+    let x = rng.vec(c, 1.0);
+    let mut gguf = Vec::with_capacity(format.gguf_bytes(v * c));
+    let mut want = Vec::with_capacity(v);
+    let chunk = 4096;
+    for _ in 0..v / chunk {
+        let vals: Vec<f32> = (0..chunk * c).map(|_| (rng.uniform() - 0.5) * 0.07).collect();
+        let bytes = formats::encode(format, &vals).unwrap();
+        let deq = formats::dequantize(format, &bytes).unwrap();
+        want.extend(
+            deq.chunks(c).map(|row| row.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32),
+        );
+        gguf.extend(bytes);
+    }
+    let parts: Vec<gpu_core::GpuBuffer> = formats::pack_row_blocks(format, &gguf, c, &blocks)
+        .unwrap()
+        .iter()
+        .map(|w| gpu.buffer_from("head block", w).unwrap())
+        .collect();
+    drop(gguf);
+    let ranges: Vec<BufferRange<'_>> = parts.iter().map(|b| b.all()).collect();
+    let mv = Matvec::new(gpu, &spec).unwrap();
+    let xb = pt::upload_padded(gpu, &x);
+    let y = testing::Guarded::new(gpu, v);
+    let mut rec = gpu.recorder();
+    mv.record(gpu, &mut rec, xb.all(), &ranges, None, y.range()).unwrap();
+    assert_eq!(rec.stats().dispatches as usize, blocks.len());
+    rec.submit();
+    pt::assert_matches(&format!("head {format:?}"), &y.read(gpu), &want).unwrap();
+}
+
+#[test]
+fn head_f16_in_row_blocks() {
+    head(testing::gpu(), formats::WeightFormat::F16);
+}
+
+#[test]
+fn head_q8_0_in_row_blocks() {
+    head(testing::gpu_without_subgroups(), formats::WeightFormat::Q8_0);
+}
+
+#[test]
+fn bad_shapes_and_bindings_are_errors() {
+    let gpu = testing::gpu();
+    let f32 = formats::WeightFormat::F32;
+    assert!(Matvec::new(gpu, &Projection::new(formats::WeightFormat::Q8_0, 4, 48)).is_err());
+    assert!(Matvec::new(gpu, &Projection::new(f32, 0, 4)).is_err());
+    assert!(Matvec::new(gpu, &Projection::segmented(f32, vec![Segment::new(1, 4); 5])).is_err());
+    assert!(Matvec::new(gpu, &Projection::segmented(f32, vec![Segment::new(1, 4); 2]).split(vec![1, 1])).is_err());
+    assert!(Matvec::new(gpu, &Projection::new(f32, 4, 4).split(vec![1, 2])).is_err());
+
+    let spec = Projection::new(f32, 8, 8).with_bias();
+    let mv = Matvec::new(gpu, &spec).unwrap();
+    let buf = |n: usize| gpu.buffer("test", n as u64 * 4).unwrap();
+    let (x, w, b, y, small) = (buf(8), buf(64), buf(8), buf(8), buf(4));
+    let mut rec = gpu.recorder();
+    assert!(mv.record(gpu, &mut rec, x.all(), &[w.all()], Some(b.all()), y.all()).is_ok());
+    assert!(mv.record(gpu, &mut rec, small.all(), &[w.all()], Some(b.all()), y.all()).is_err());
+    assert!(mv.record(gpu, &mut rec, x.all(), &[small.all()], Some(b.all()), y.all()).is_err());
+    assert!(mv.record(gpu, &mut rec, x.all(), &[w.all()], None, y.all()).is_err());
+    assert!(mv.record(gpu, &mut rec, x.all(), &[w.all()], Some(b.all()), small.all()).is_err());
+    assert!(mv.record(gpu, &mut rec, x.all(), &[w.all(), w.all()], Some(b.all()), y.all()).is_err());
+    rec.submit();
+}
