@@ -6,6 +6,7 @@
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
 pub mod layer_norm;
+pub mod time_mix;
 
 #[cfg(feature = "validate")]
 pub mod shader_check;
@@ -44,5 +45,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL]
+    vec![layer_norm::KERNEL, time_mix::KERNEL, time_mix::KERNEL_LORA]
 }
