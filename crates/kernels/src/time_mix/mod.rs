@@ -156,7 +156,7 @@ const NAME_LORA: &str = "time_mix_lora";
 fn check_shape(kernel: &'static str, shape: TimeMixShape) -> crate::Result<()> {
     crate::check_shape(kernel, "heads", shape.heads, shape.heads > 0)?;
     let n = shape.head_size;
-    crate::check_shape(kernel, "head_size", n, n > 0 && n % 4 == 0 && n <= MAX_HEAD_SIZE)?;
+    crate::check_shape(kernel, "head_size", n, n > 0 && n.is_multiple_of(4) && n <= MAX_HEAD_SIZE)?;
     Ok(())
 }
 
@@ -170,6 +170,7 @@ fn overrides(shape: TimeMixShape) -> Vec<(&'static str, f64)> {
 }
 
 /// Size checks shared by both kernels, for `tokens` tokens.
+#[allow(clippy::too_many_arguments)]
 fn check_common(
     kernel: &'static str,
     shape: TimeMixShape,
@@ -245,7 +246,7 @@ impl TimeMixLora {
     /// Ranks must be multiples of 4; w, a and g must be non-zero, v may be 0 in layer 0.
     pub fn new(gpu: &Gpu, shape: TimeMixShape, ranks: LoraRanks) -> crate::Result<Self> {
         check_shape(NAME_LORA, shape)?;
-        let rank_ok = |r: u32, zero_ok: bool| r % 4 == 0 && (zero_ok || r > 0);
+        let rank_ok = |r: u32, zero_ok: bool| r.is_multiple_of(4) && (zero_ok || r > 0);
         crate::check_shape(NAME_LORA, "decay LoRA rank", ranks.w, rank_ok(ranks.w, false))?;
         crate::check_shape(NAME_LORA, "ICLR LoRA rank", ranks.a, rank_ok(ranks.a, false))?;
         crate::check_shape(NAME_LORA, "value LoRA rank", ranks.v, rank_ok(ranks.v, shape.first_layer))?;

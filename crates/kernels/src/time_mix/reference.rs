@@ -47,7 +47,6 @@ fn row(params: &[f32], c: usize, which: ParamRow) -> &[f32] {
 /// `rkv` [T, 3C] (r, k, v per token), `lora` [T, 4C] (z, α, vgate, g per token), `params`
 /// [rows, C] in [`ParamRow`] order (the first [`ParamRow::CORE_ROWS`] are used). Layer 0
 /// (`first_layer`) writes `v_first` [T, C]; other layers read it. Returns `out` [T, C].
-#[allow(clippy::too_many_arguments)]
 pub fn time_mix(
     shape: TimeMixShape,
     rkv: &[f32],

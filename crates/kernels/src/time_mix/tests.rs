@@ -1,3 +1,4 @@
+use gpu_core::GpuBuffer;
 use proptest::prelude::*;
 
 use super::reference::{self, wkv_step};
@@ -178,4 +179,139 @@ fn one_call_equals_split_calls() {
             testing::assert_close(&format!("{what}: state"), &parts.2, &whole.2, Tolerance::F32_EXACTISH).unwrap();
         }
     }
+}
+
+/// LoRA stage-1 outputs and stage-2 matrices for the fused variant.
+struct LoraCase {
+    ranks: LoraRanks,
+    hidden: Vec<f32>,
+    lora_b: Vec<f32>,
+}
+
+impl LoraCase {
+    fn new(case: &Case, ranks: LoraRanks, seed: u64) -> LoraCase {
+        let c = case.shape.channels() as usize;
+        let mut r = Rng::new(seed);
+        let mut hidden = Vec::new();
+        for _ in 0..case.tokens {
+            hidden.extend((0..ranks.w).map(|_| uniform(&mut r, -1.0, 1.0))); // tanh(w1·x)
+            hidden.extend(r.vec(ranks.a as usize + ranks.v as usize, 0.5)); // a1·x, v1·x
+            hidden.extend((0..ranks.g).map(|_| uniform(&mut r, 0.0, 1.0))); // σ(g1·x)
+        }
+        let mut lora_b = Vec::new();
+        for d in [ranks.w, ranks.a, ranks.v, ranks.g] {
+            lora_b.extend(r.vec(c * d as usize, 1.0 / (d.max(1) as f32).sqrt()));
+        }
+        LoraCase { ranks, hidden, lora_b }
+    }
+
+    /// The unfused case the fused kernel must match: `lora` from the reference stage 2.
+    fn unfused(&self, case: &Case) -> Case {
+        let c = case.shape.channels() as usize;
+        let lora =
+            reference::lora_stage2(c, self.ranks, case.shape.first_layer, &self.hidden, &self.lora_b, &case.params);
+        Case {
+            shape: case.shape,
+            tokens: case.tokens,
+            rkv: case.rkv.clone(),
+            lora,
+            params: case.params.clone(),
+            v_first: case.v_first.clone(),
+            state: case.state.clone(),
+        }
+    }
+}
+
+fn run_fused(gpu: &Gpu, case: &Case, lc: &LoraCase) -> Outputs {
+    let tm = TimeMixLora::new(gpu, case.shape, lc.ranks).unwrap();
+    let up = |d: &[f32]| testing::upload(gpu, d);
+    let (rkv, hidden, lora_b, params) = (up(&case.rkv), up(&lc.hidden), up(&lc.lora_b), up(&case.params));
+    let v_first = Guarded::with_contents(gpu, &case.v_first);
+    let state = Guarded::with_contents(gpu, &case.state);
+    let out = Guarded::new(gpu, case.tokens * case.shape.channels() as usize);
+    let mut rec = gpu.recorder();
+    tm.record(
+        gpu,
+        &mut rec,
+        case.tokens as u32,
+        rkv.all(),
+        hidden.all(),
+        lora_b.all(),
+        params.all(),
+        v_first.range(),
+        state.range(),
+        out.range(),
+    )
+    .unwrap();
+    rec.submit();
+    (out.read(gpu), v_first.read(gpu), state.read(gpu))
+}
+
+/// Rank sets (w, a, v, g) for the proptest. Each distinct set is a new pipeline, and a cold
+/// lavapipe compile costs seconds, so there are few; the model-size test adds 96/96/64/320
+/// (more stage-1 outputs than invocations).
+fn ranks() -> impl Strategy<Value = LoraRanks> {
+    prop_oneof![Just(LoraRanks { w: 4, a: 12, v: 8, g: 36 }), Just(LoraRanks { w: 32, a: 8, v: 12, g: 4 })]
+}
+
+proptest! {
+    #![proptest_config(testing::config())]
+    #[test]
+    fn time_mix_lora_matches_reference(
+        tokens in prop_oneof![Just(1usize), Just(2), Just(17)],
+        first_layer in any::<bool>(),
+        ranks in ranks(),
+        v_rank_zero in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        // H = 1 and 40 are covered by the core tests and the model-size test.
+        let case = Case::new(2, tokens, first_layer, seed);
+        // Layer 0 may leave out the (unused) value-residual LoRA.
+        let v = if first_layer && v_rank_zero { 0 } else { ranks.v };
+        let lc = LoraCase::new(&case, LoraRanks { v, ..ranks }, seed ^ 1);
+        let want = lc.unfused(&case).reference();
+        assert_outputs("time_mix_lora", &run_fused(testing::gpu(), &case, &lc), &want)?;
+    }
+}
+
+#[test]
+fn time_mix_lora_model_size_under_default_limits() {
+    // 2.9B: C = 2560, ranks 96/96/64/320.
+    let ranks = LoraRanks { w: 96, a: 96, v: 64, g: 320 };
+    for first_layer in [true, false] {
+        let case = Case::new(40, 1, first_layer, 29);
+        let lc = LoraCase::new(&case, ranks, 30);
+        let want = lc.unfused(&case).reference();
+        assert_outputs("time_mix_lora C=2560", &run_fused(testing::gpu_default_limits(), &case, &lc), &want).unwrap();
+    }
+}
+
+#[test]
+fn bad_shapes_and_buffers_are_errors() {
+    let gpu = testing::gpu();
+    let shape = |heads, head_size| TimeMixShape { heads, head_size, first_layer: false };
+    let ranks = LoraRanks { w: 32, a: 32, v: 32, g: 32 };
+    for s in [shape(0, 64), shape(1, 6), shape(1, 0), shape(1, 128)] {
+        assert!(TimeMix::new(gpu, s).is_err(), "{s:?}");
+        assert!(TimeMixLora::new(gpu, s, ranks).is_err(), "{s:?}");
+    }
+    for r in [LoraRanks { w: 6, ..ranks }, LoraRanks { g: 0, ..ranks }, LoraRanks { v: 0, ..ranks }] {
+        assert!(TimeMixLora::new(gpu, shape(1, 64), r).is_err(), "{r:?}");
+    }
+    let first = TimeMixShape { first_layer: true, ..shape(1, 64) };
+    assert!(TimeMixLora::new(gpu, first, LoraRanks { v: 0, ..ranks }).is_ok());
+
+    let tm = TimeMix::new(gpu, shape(2, 64)).unwrap();
+    let c = 128;
+    let buf = |n: usize| gpu.buffer("test", n as u64 * 4).unwrap();
+    let (rkv, lora, params, vf, state, out) = (buf(3 * c), buf(4 * c), buf(5 * c), buf(c), buf(c * 64), buf(c));
+    let mut rec = gpu.recorder();
+    let mut go = |tokens: u32, params: &GpuBuffer, state: &GpuBuffer| {
+        tm.record(gpu, &mut rec, tokens, rkv.all(), lora.all(), params.all(), vf.all(), state.all(), out.all())
+    };
+    assert!(go(1, &params, &state).is_ok());
+    assert!(go(0, &params, &state).is_err(), "zero tokens");
+    assert!(go(2, &params, &state).is_err(), "buffers hold one token");
+    assert!(go(1, &buf(4 * c), &state).is_err(), "params too short");
+    assert!(go(1, &params, &buf(c * 64 - 1)).is_err(), "state too short");
 }
