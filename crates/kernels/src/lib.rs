@@ -11,6 +11,7 @@ pub mod lora;
 pub mod matmul;
 pub mod matvec;
 pub mod projection;
+pub mod time_mix;
 
 #[cfg(test)]
 pub(crate) mod projection_testing;
@@ -51,5 +52,12 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL, matvec::KERNEL, matvec::KERNEL_SUBGROUP, matmul::KERNEL]
+    vec![
+        layer_norm::KERNEL,
+        matvec::KERNEL,
+        matvec::KERNEL_SUBGROUP,
+        matmul::KERNEL,
+        time_mix::KERNEL,
+        time_mix::KERNEL_LORA,
+    ]
 }
