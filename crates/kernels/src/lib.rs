@@ -6,6 +6,8 @@
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
 pub mod layer_norm;
+pub mod ln_shift;
+pub mod token_shift;
 
 #[cfg(feature = "validate")]
 pub mod shader_check;
@@ -34,6 +36,19 @@ pub(crate) fn check_shape(kernel: &'static str, what: &'static str, found: u32, 
     }
 }
 
+/// The first `bytes` bytes of `range`. Kernels that take their row count from `arrayLength`
+/// are bound to exactly the rows they process.
+pub(crate) fn prefix(range: gpu_core::BufferRange<'_>, bytes: u64) -> gpu_core::BufferRange<'_> {
+    gpu_core::BufferRange { size: bytes, ..range }
+}
+
+/// The largest power of two no larger than `want` that the device allows as a 1-D workgroup.
+pub(crate) fn workgroup_size(gpu: &gpu_core::Gpu, want: u32) -> u32 {
+    let l = &gpu.caps().limits;
+    let max = want.min(l.max_compute_invocations_per_workgroup).min(l.max_compute_workgroup_size_x).max(1);
+    1 << (31 - max.leading_zeros())
+}
+
 pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64, needed: u64) -> Result<()> {
     if found < needed {
         Err(KernelError::BufferTooSmall { kernel, binding, found, needed })
@@ -44,5 +59,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL]
+    vec![layer_norm::KERNEL, token_shift::KERNEL, ln_shift::KERNEL]
 }
