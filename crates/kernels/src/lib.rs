@@ -6,6 +6,7 @@
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
 pub mod embedding;
+pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
 pub mod token_shift;
@@ -60,5 +61,5 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL, embedding::KERNEL, token_shift::KERNEL, ln_shift::KERNEL]
+    vec![layer_norm::KERNEL, embedding::KERNEL, group_norm::KERNEL, token_shift::KERNEL, ln_shift::KERNEL]
 }
