@@ -5,10 +5,13 @@
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
+pub mod add;
+pub mod copy;
 pub mod embedding;
 pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
+pub mod relu_sq;
 pub mod token_shift;
 
 #[cfg(feature = "validate")]
@@ -61,5 +64,14 @@ pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64,
 
 /// Every kernel the crate ships, for `cargo xtask validate-shaders` and the binding check.
 pub fn registry() -> Vec<gpu_core::KernelSource> {
-    vec![layer_norm::KERNEL, embedding::KERNEL, group_norm::KERNEL, token_shift::KERNEL, ln_shift::KERNEL]
+    vec![
+        layer_norm::KERNEL,
+        embedding::KERNEL,
+        group_norm::KERNEL,
+        add::KERNEL,
+        relu_sq::KERNEL,
+        copy::KERNEL,
+        token_shift::KERNEL,
+        ln_shift::KERNEL,
+    ]
 }
