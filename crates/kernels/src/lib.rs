@@ -6,12 +6,14 @@
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
 pub mod add;
+pub mod argmax;
 pub mod copy;
 pub mod embedding;
 pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
 pub mod relu_sq;
+pub mod softmax;
 pub mod token_shift;
 
 #[cfg(feature = "validate")]
@@ -71,6 +73,8 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         add::KERNEL,
         relu_sq::KERNEL,
         copy::KERNEL,
+        softmax::KERNEL,
+        argmax::KERNEL,
         token_shift::KERNEL,
         ln_shift::KERNEL,
     ]
