@@ -5,13 +5,22 @@
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
+pub mod add;
+pub mod argmax;
+pub mod copy;
+pub mod embedding;
 pub mod formats;
+pub mod group_norm;
 pub mod layer_norm;
+pub mod ln_shift;
 pub mod lora;
 pub mod matmul;
 pub mod matvec;
 pub mod projection;
+pub mod relu_sq;
+pub mod softmax;
 pub mod time_mix;
+pub mod token_shift;
 
 #[cfg(test)]
 pub(crate) mod projection_testing;
@@ -42,6 +51,19 @@ pub(crate) fn check_shape(kernel: &'static str, what: &'static str, found: u32, 
     }
 }
 
+/// The first `bytes` bytes of `range`. Kernels that take their row count from `arrayLength`
+/// are bound to exactly the rows they process.
+pub(crate) fn prefix(range: gpu_core::BufferRange<'_>, bytes: u64) -> gpu_core::BufferRange<'_> {
+    gpu_core::BufferRange { size: bytes, ..range }
+}
+
+/// The largest power of two no larger than `want` that the device allows as a 1-D workgroup.
+pub(crate) fn workgroup_size(gpu: &gpu_core::Gpu, want: u32) -> u32 {
+    let l = &gpu.caps().limits;
+    let max = want.min(l.max_compute_invocations_per_workgroup).min(l.max_compute_workgroup_size_x).max(1);
+    1 << (31 - max.leading_zeros())
+}
+
 pub(crate) fn check_len(kernel: &'static str, binding: &'static str, found: u64, needed: u64) -> Result<()> {
     if found < needed {
         Err(KernelError::BufferTooSmall { kernel, binding, found, needed })
@@ -59,5 +81,14 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         matmul::KERNEL,
         time_mix::KERNEL,
         time_mix::KERNEL_LORA,
+        embedding::KERNEL,
+        group_norm::KERNEL,
+        add::KERNEL,
+        relu_sq::KERNEL,
+        copy::KERNEL,
+        softmax::KERNEL,
+        argmax::KERNEL,
+        token_shift::KERNEL,
+        ln_shift::KERNEL,
     ]
 }

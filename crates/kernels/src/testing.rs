@@ -120,6 +120,9 @@ impl Tolerance {
     /// Dot products of length up to ~10k with f32 accumulation (F32, F16 or Q8_0 weights,
     /// compared with a reference on the same dequantized weights).
     pub const DOT: Tolerance = Tolerance { abs: 2e-4, rel: 2e-4 };
+    /// Softmax probabilities: exp on the GPU plus an f32 sum over up to 65536 terms; small
+    /// probabilities are compared relatively (abs 1e-7 stays below 1/65536).
+    pub const SOFTMAX: Tolerance = Tolerance { abs: 1e-7, rel: 2e-4 };
     /// Transcendentals (exp, tanh, sigmoid) on the GPU.
     pub const TRANSCENDENTAL: Tolerance = Tolerance { abs: 1e-5, rel: 1e-5 };
     /// The RWKV-7 time-mix core (state and gated output) against its f64 reference: f32

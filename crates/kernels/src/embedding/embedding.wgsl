@@ -1,0 +1,100 @@
+// Embedding gather + LayerNorm (ln0): x[t] = LN(table[tokens[t]]; weight, bias) for T token
+// ids (T = arrayLength(tokens)). One workgroup per token.
+//
+// The table [V, C] may be bound in row parts (a large table exceeds one binding); each part is
+// one dispatch whose workgroups skip tokens outside [FIRST_ROW, FIRST_ROW + PART_ROWS). Token
+// ids >= V cannot be checked by the CPU (they come from the GPU), so the LAST_PART dispatch
+// writes a row of NaN for them: a bad id is never silently replaced by a valid row.
+//
+// Table formats (DTYPE, = formats::WeightFormat::shader_id): 0 F32 bit patterns; 1 F16 half
+// pairs; 2 Q8_0 quants (4 per word) in `table`, the f16 block scales two per word in `scales`,
+// starting at half SCALE_HALF0 for the part's first block. F32 and F16 ignore `scales`.
+
+override C: u32;
+override V: u32;
+override DTYPE: u32 = 0u;
+override FIRST_ROW: u32 = 0u;
+override PART_ROWS: u32;
+override LAST_PART: bool = true;
+override SCALE_HALF0: u32 = 0u;
+override EPS: f32 = 1e-5;
+override WG: u32 = 256u; // a power of two
+
+@group(0) @binding(0) var<storage, read> tokens: array<u32>;
+@group(0) @binding(1) var<storage, read> table: array<u32>;
+@group(0) @binding(2) var<storage, read> scales: array<u32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> x: array<f32>;
+
+var<workgroup> partial: array<f32, WG>;
+var<workgroup> token_id: u32;
+
+// Element i of row r of this part, dequantised.
+fn element(r: u32, i: u32) -> f32 {
+    let e = r * C + i;
+    if (DTYPE == 0u) {
+        return bitcast<f32>(table[e]);
+    }
+    if (DTYPE == 1u) {
+        return f16_elem(table[e / 2u], e);
+    }
+    let q = q8_unpack(table[e / 4u])[e % 4u];
+    let h = SCALE_HALF0 + e / Q8_BLOCK;
+    return q * q8_scale(scales[h / 2u], h);
+}
+
+fn workgroup_sum(lid: u32, v: f32) -> f32 {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step >>= 1u) {
+        if (lid < step) {
+            partial[lid] += partial[lid + step];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let t = flat_workgroup(wid, nwg);
+    if (t >= arrayLength(&tokens)) {
+        return;
+    }
+    if (lid == 0u) {
+        token_id = tokens[t];
+    }
+    let id = workgroupUniformLoad(&token_id);
+    let base = t * C;
+    if (id >= V) {
+        if (LAST_PART) {
+            let nan = bitcast<f32>(0x7fc00000u | (lid & 0u));
+            for (var i = lid; i < C; i += WG) {
+                x[base + i] = nan;
+            }
+        }
+        return;
+    }
+    if (id < FIRST_ROW || id - FIRST_ROW >= PART_ROWS) {
+        return;
+    }
+    let r = id - FIRST_ROW;
+    var s = 0.0;
+    for (var i = lid; i < C; i += WG) {
+        s += element(r, i);
+    }
+    let mean = workgroup_sum(lid, s) / f32(C);
+    var q = 0.0;
+    for (var i = lid; i < C; i += WG) {
+        let d = element(r, i) - mean;
+        q += d * d;
+    }
+    let inv = inverseSqrt(workgroup_sum(lid, q) / f32(C) + EPS);
+    for (var i = lid; i < C; i += WG) {
+        x[base + i] = (element(r, i) - mean) * inv * weight[i] + bias[i];
+    }
+}

@@ -1,0 +1,78 @@
+// LayerNorm fused with the token shift. For each row t of the raw residual x [T, C]:
+//   xa[t] = LN(x[t]; weight, bias)
+//   y[t][j] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1]
+// and afterwards shift_state = xa[T - 1] (the state holds the previous token's LN output).
+// One workgroup per row t; each normalises its own row and the row it needs besides: t - 1,
+// or T - 1 for workgroup 0 (which writes it to the state). Rows: arrayLength(x) / C.
+//
+// Race rule: only workgroup 0 touches shift_state; each of its invocations reads the state of
+// its own channels before overwriting them.
+
+override C: u32;
+override NMIX: u32 = 1u;
+override EPS: f32 = 1e-5;
+override WG: u32 = 256u; // a power of two
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> mu: array<f32>;
+@group(0) @binding(4) var<storage, read_write> shift_state: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+var<workgroup> partial: array<vec2<f32>, WG>;
+
+// Workgroup sum of one vec2 per invocation (call from uniform control flow).
+fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
+    partial[lid] = v;
+    workgroupBarrier();
+    for (var step = WG / 2u; step > 0u; step >>= 1u) {
+        if (lid < step) {
+            partial[lid] += partial[lid + step];
+        }
+        workgroupBarrier();
+    }
+    let total = partial[0];
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let t = flat_workgroup(wid, nwg);
+    let rows = arrayLength(&x) / C;
+    if (t >= rows) {
+        return;
+    }
+    let other = select(rows - 1u, t - 1u, t > 0u);
+    let bt = t * C;
+    let bo = other * C;
+    // Two-pass statistics of both rows at once (x = row t, y = the other row).
+    var s = vec2<f32>(0.0);
+    for (var i = lid; i < C; i += WG) {
+        s += vec2<f32>(x[bt + i], x[bo + i]);
+    }
+    let mean = workgroup_sum(lid, s) / f32(C);
+    var q = vec2<f32>(0.0);
+    for (var i = lid; i < C; i += WG) {
+        let d = vec2<f32>(x[bt + i], x[bo + i]) - mean;
+        q += d * d;
+    }
+    let inv = inverseSqrt(workgroup_sum(lid, q) / f32(C) + EPS);
+    for (var i = lid; i < C; i += WG) {
+        let w = weight[i];
+        let b = bias[i];
+        let cur = (x[bt + i] - mean.x) * inv.x * w + b;
+        let oth = (x[bo + i] - mean.y) * inv.y * w + b;
+        var prev = oth;
+        if (t == 0u) {
+            prev = shift_state[i];
+            shift_state[i] = oth;
+        }
+        let d = prev - cur;
+        for (var j = 0u; j < NMIX; j++) {
+            y[(t * NMIX + j) * C + i] = cur + d * mu[j * C + i];
+        }
+    }
+}

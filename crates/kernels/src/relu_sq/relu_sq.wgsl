@@ -1,0 +1,14 @@
+// Squared ReLU in place: x[i] = max(x[i], 0)^2 for i < arrayLength(x). One invocation per element.
+
+override WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> x: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = flat_workgroup(wid, nwg) * WG + lid;
+    if (i < arrayLength(&x)) {
+        x[i] = relu_sq(x[i]);
+    }
+}
