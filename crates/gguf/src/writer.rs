@@ -234,9 +234,14 @@ impl<W: Write> Write for Counting<'_, W> {
 }
 
 fn pad<W: Write>(w: &mut Counting<W>, alignment: u64) -> io::Result<()> {
-    let target = w.written.div_ceil(alignment) * alignment;
-    let zeros = vec![0u8; (target - w.written) as usize];
-    w.write_all(&zeros)
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut left = w.written.div_ceil(alignment) * alignment - w.written;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64);
+        w.write_all(&ZEROS[..n as usize])?;
+        left -= n;
+    }
+    Ok(())
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
