@@ -58,6 +58,12 @@ impl<'a> GgufWriter<'a> {
         self
     }
 
+    /// Removes a metadata key (no effect if absent).
+    pub fn remove(&mut self, key: &str) -> &mut Self {
+        self.metadata.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Sets `general.alignment` (must be a power of two; checked when writing).
     pub fn set_alignment(&mut self, alignment: u32) -> &mut Self {
         self.set(ALIGNMENT_KEY, alignment)
