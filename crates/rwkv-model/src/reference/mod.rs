@@ -29,6 +29,12 @@ impl RefState {
 impl RefModel {
     /// Feeds one token and returns the logits over the vocabulary.
     pub fn forward(&self, token: u32, state: &mut RefState) -> Vec<f32> {
+        self.step(token, state, true).unwrap_or_default()
+    }
+
+    /// Feeds one token; computes the logits only when `logits` is true (the head is most of the
+    /// work of a small model).
+    pub fn step(&self, token: u32, state: &mut RefState, logits: bool) -> Option<Vec<f32>> {
         let c = self.c;
         let row = &self.emb[token as usize * c..(token as usize + 1) * c];
         let mut x = layer_norm(row, &self.ln0_w, &self.ln0_b, self.ln_eps);
@@ -37,8 +43,17 @@ impl RefModel {
             self.time_mix(l, layer, &mut x, &mut v_first, state);
             self.channel_mix(l, layer, &mut x, state);
         }
+        if !logits {
+            return None;
+        }
         let xo = layer_norm(&x, &self.ln_out_w, &self.ln_out_b, self.ln_eps);
-        dot_rows(&self.head, &xo)
+        Some(dot_rows(&self.head, &xo))
+    }
+
+    /// Builds the reference model from a validated model file, dequantising every tensor.
+    pub fn from_file(file: &crate::ModelFile) -> Result<RefModel, crate::ModelError> {
+        let hp = file.hparams();
+        RefModel::from_tensors(hp.n_embd, hp.head_size, hp.n_layer, hp.ln_eps, |name| file.tensor_f32(name))
     }
 
     fn time_mix(&self, l: usize, w: &RefLayer, x: &mut [f32], v_first: &mut [f32], st: &mut RefState) {
