@@ -1,6 +1,6 @@
 // LayerNorm fused with the token shift. For each row t of the raw residual x [T, C]:
 //   xa[t] = LN(x[t]; weight, bias)
-//   y[t][j] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1]
+//   y[j][t] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1]
 // and afterwards shift_state = xa[T - 1] (the state holds the previous token's LN output).
 // One workgroup per row t; each normalises its own row and the row it needs besides: t - 1,
 // or T - 1 for workgroup 0 (which writes it to the state). Rows: arrayLength(x) / C.
@@ -72,7 +72,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         let d = prev - cur;
         for (var j = 0u; j < NMIX; j++) {
-            y[(t * NMIX + j) * C + i] = cur + d * mu[j * C + i];
+            y[(j * rows + t) * C + i] = cur + d * mu[j * C + i];
         }
     }
 }

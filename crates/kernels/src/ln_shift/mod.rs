@@ -3,7 +3,7 @@
 //!
 //! Bindings (group 0): `x` [T, C] read (raw residual), `weight` [C] read, `bias` [C] read,
 //! `mu` [NMIX, C] read, `shift_state` [C] read_write (the previous token's LN output on entry,
-//! LN of row T - 1 on exit), `y` [T, NMIX, C] read_write. Six storage buffers: fits WebGPU's
+//! LN of row T - 1 on exit), `y` [NMIX, T, C] (mix-major: each lerp's rows are one contiguous [T, C] block, as the projections read them) read_write. Six storage buffers: fits WebGPU's
 //! default limit of eight. One workgroup per row; only workgroup 0 touches the state.
 
 mod reference;

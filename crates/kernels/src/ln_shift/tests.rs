@@ -106,7 +106,12 @@ fn state_carries_across_calls() {
     let mut second = Case { x: whole.x[300..].to_vec(), state: s1, ..first };
     second.rows = 3;
     let (y2, s2) = second.fused(gpu);
-    let y: Vec<f32> = y1.into_iter().chain(y2).collect();
+    // Mix-major output: each lerp's block of 3 rows from the first call, then from the second.
+    let block = 3 * 100;
+    let y: Vec<f32> = (0..6)
+        .flat_map(|j| y1[j * block..(j + 1) * block].iter().chain(&y2[j * block..(j + 1) * block]))
+        .copied()
+        .collect();
     testing::assert_close("y", &y, &want_y, Tolerance::F32_REDUCTION).unwrap();
     testing::assert_close("state", &s2, &want_state, Tolerance::F32_REDUCTION).unwrap();
 }

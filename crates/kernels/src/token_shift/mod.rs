@@ -3,7 +3,7 @@
 //!
 //! Bindings (group 0): `xa` [T, C] read (already normalised rows), `mu` [NMIX, C] read,
 //! `shift_state` [C] read_write (the previous row on entry, row T - 1 on exit), `y`
-//! [T, NMIX, C] read_write with `y[t][j] = xa[t] + (prev - xa[t]) * mu[j]`. One workgroup
+//! [NMIX, T, C] (mix-major: each lerp's rows are one contiguous [T, C] block, as the projections read them) read_write with `y[t][j] = xa[t] + (prev - xa[t]) * mu[j]`. One workgroup
 //! per row; only workgroup 0 touches the state.
 
 mod reference;

@@ -1,5 +1,5 @@
 // Token shift (the RWKV-7 lerps) over rows of C values:
-//   y[t][j] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1],
+//   y[j][t] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1],
 // for j < NMIX mixes; afterwards shift_state = xa[T - 1]. One workgroup per row t; the row
 // count T comes from the exactly bound `xa` (arrayLength / C).
 //
@@ -37,7 +37,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         }
         let d = prev - cur;
         for (var j = 0u; j < NMIX; j++) {
-            y[(t * NMIX + j) * C + i] = cur + d * mu[j * C + i];
+            y[(j * rows + t) * C + i] = cur + d * mu[j * C + i];
         }
     }
 }
