@@ -6,9 +6,12 @@
 //! Two kernels share `time_mix.wgsl` (all bindings in group 0; C = H·N, T = token count):
 //!
 //! [`TimeMix`] (entry `time_mix`, 6 storage buffers + 1 uniform):
-//! - 0 `rkv` [T, 3C] read: per token r[C], k[C], v[C];
-//! - 1 `lora` [T, 4C] read: per token z[C] (= w0 + w2·tanh(w1·x), before the decay), α[C]
-//!   (sigmoid applied), vgate[C] (sigmoid applied; unused in layer 0), g[C] (final gate);
+//! Multi-token inputs are segment-major, as the projections write them: each segment's T rows
+//! are one contiguous [T, C] block.
+//! - 0 `rkv` [3, T, C] read: the r, k and v blocks;
+//! - 1 `lora` [4, T, C] read: the z block (= w0 + w2·tanh(w1·x), before the decay), α (sigmoid
+//!   applied), vgate (sigmoid applied) and g (final gate); layer 0 has no vgate block: [3, T, C]
+//!   = z, α, g;
 //! - 2 `params` [≥ 5, C] read: rows in [`ParamRow`] order (the first [`ParamRow::CORE_ROWS`]);
 //! - 3 `v_first` [T, C] read_write: written in layer 0, read in the others;
 //! - 4 `state` [H, N, N] read_write (f32, `S[h][i][j]` at h·N² + i·N + j);
@@ -17,8 +20,8 @@
 //!
 //! [`TimeMixLora`] (entry `time_mix_lora`, 7 storage buffers + 1 uniform) also does the second
 //! stage of the four LoRAs: bindings 0 and 2-6 as above, binding 1 unused, and
-//! - 7 `hidden` [T, Dw+Da+Dv+Dg] read: stage-1 outputs with their middle activations applied
-//!   (tanh(w1·x), a1·x, v1·x, σ(g1·x)), per token in that order;
+//! - 7 `hidden` [Dw·T | Da·T | Dv·T | Dg·T] read: stage-1 outputs with their middle activations
+//!   applied (tanh(w1·x), a1·x, v1·x, σ(g1·x)), one [T, D] block per LoRA;
 //! - 8 `lora_b` read: F32 row-major w2 [C, Dw], a2 [C, Da], v2 [C, Dv], g2 [C, Dg], packed in
 //!   that order (GGUF `time_mix_*2` ne [D, C]);
 //! - `params` [≥ 8, C]: all of [`ParamRow`] (w0, a0, v0 too);
@@ -225,7 +228,8 @@ impl TimeMix {
     ) -> crate::Result<()> {
         let shape = self.shape;
         check_common(NAME, shape, tokens, &rkv, (&params, ParamRow::CORE_ROWS), &v_first, &state, &out)?;
-        crate::check_len(NAME, "lora", lora.size, tokens as u64 * 4 * shape.channels() * 4)?;
+        let blocks = if shape.first_layer { 3 } else { 4 };
+        crate::check_len(NAME, "lora", lora.size, tokens as u64 * blocks * shape.channels() * 4)?;
         let dims = self.counts.get(gpu, tokens)?;
         let groups = gpu.bind_groups(&self.pipeline, &[&[rkv, lora, params, v_first, state, out, dims.all()]])?;
         let max = gpu.caps().limits.max_compute_workgroups_per_dimension;

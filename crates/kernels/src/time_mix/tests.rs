@@ -59,10 +59,39 @@ impl Case {
 /// GPU outputs of one run: (out, v_first, state).
 type Outputs = (Vec<f32>, Vec<f32>, Vec<f32>);
 
+/// The GPU layout of token-major test data `[T, Σ widths]`: segment-major, each kept segment's T
+/// rows contiguous (as the projections write them). The reference stays token-major.
+fn segment_major(data: &[f32], tokens: usize, widths: &[usize], keep: &[bool]) -> Vec<f32> {
+    let row: usize = widths.iter().sum();
+    assert_eq!(data.len(), tokens * row);
+    let mut out = Vec::with_capacity(data.len());
+    let mut start = 0;
+    for (&w, &k) in widths.iter().zip(keep) {
+        if k {
+            for t in 0..tokens {
+                out.extend_from_slice(&data[t * row + start..t * row + start + w]);
+            }
+        }
+        start += w;
+    }
+    out
+}
+
+/// `rkv` and `lora` of tokens `t0..t0 + t` in the GPU layout.
+fn gpu_inputs(case: &Case, t0: usize, t: usize) -> (Vec<f32>, Vec<f32>) {
+    let c = case.shape.channels() as usize;
+    let rkv = segment_major(&case.rkv[t0 * 3 * c..(t0 + t) * 3 * c], t, &[c; 3], &[true; 3]);
+    // Layer 0 has no value-residual LoRA block.
+    let keep = [true, true, !case.shape.first_layer, true];
+    let lora = segment_major(&case.lora[t0 * 4 * c..(t0 + t) * 4 * c], t, &[c; 4], &keep);
+    (rkv, lora)
+}
+
 fn run_core(gpu: &Gpu, case: &Case) -> Outputs {
     let tm = TimeMix::new(gpu, case.shape).unwrap();
+    let (rkv, lora) = gpu_inputs(case, 0, case.tokens);
     let (rkv, lora, params) =
-        (testing::upload(gpu, &case.rkv), testing::upload(gpu, &case.lora), testing::upload(gpu, &case.params));
+        (testing::upload(gpu, &rkv), testing::upload(gpu, &lora), testing::upload(gpu, &case.params));
     let v_first = Guarded::with_contents(gpu, &case.v_first);
     let state = Guarded::with_contents(gpu, &case.state);
     let out = Guarded::new(gpu, case.tokens * case.shape.channels() as usize);
@@ -135,25 +164,28 @@ fn run_core_split(gpu: &Gpu, case: &Case, split: &[usize]) -> Outputs {
     assert_eq!(split.iter().sum::<usize>(), case.tokens);
     let tm = TimeMix::new(gpu, case.shape).unwrap();
     let c = case.shape.channels() as usize;
-    let (rkv, lora, params) =
-        (testing::upload(gpu, &case.rkv), testing::upload(gpu, &case.lora), testing::upload(gpu, &case.params));
+    let params = testing::upload(gpu, &case.params);
+    let parts: Vec<_> = split
+        .iter()
+        .scan(0, |t0, &t| {
+            let (rkv, lora) = gpu_inputs(case, *t0, t);
+            *t0 += t;
+            Some((testing::upload(gpu, &rkv), testing::upload(gpu, &lora)))
+        })
+        .collect();
     let v_first = Guarded::with_contents(gpu, &case.v_first);
     let state = Guarded::with_contents(gpu, &case.state);
     let out = Guarded::new(gpu, case.tokens * c);
     let mut rec = gpu.recorder();
     let mut t0 = 0;
-    for &t in split {
-        let rows = |width: usize| {
-            let (off, size) = ((t0 * width * 4) as u64, (t * width * 4) as u64);
-            (off, size)
-        };
-        let ((r_off, r_size), (l_off, l_size), (c_off, c_size)) = (rows(3 * c), rows(4 * c), rows(c));
+    for (&t, (rkv, lora)) in split.iter().zip(&parts) {
+        let (c_off, c_size) = ((t0 * c * 4) as u64, (t * c * 4) as u64);
         tm.record(
             gpu,
             &mut rec,
             t as u32,
-            rkv.range(r_off, r_size),
-            lora.range(l_off, l_size),
+            rkv.all(),
+            lora.all(),
             params.all(),
             v_first.buffer.range(c_off, c_size),
             state.range(),
@@ -225,7 +257,11 @@ impl LoraCase {
 fn run_fused(gpu: &Gpu, case: &Case, lc: &LoraCase) -> Outputs {
     let tm = TimeMixLora::new(gpu, case.shape, lc.ranks).unwrap();
     let up = |d: &[f32]| testing::upload(gpu, d);
-    let (rkv, hidden, lora_b, params) = (up(&case.rkv), up(&lc.hidden), up(&lc.lora_b), up(&case.params));
+    let (rkv, _) = gpu_inputs(case, 0, case.tokens);
+    let r = lc.ranks;
+    let hidden =
+        segment_major(&lc.hidden, case.tokens, &[r.w as usize, r.a as usize, r.v as usize, r.g as usize], &[true; 4]);
+    let (rkv, hidden, lora_b, params) = (up(&rkv), up(&hidden), up(&lc.lora_b), up(&case.params));
     let v_first = Guarded::with_contents(gpu, &case.v_first);
     let state = Guarded::with_contents(gpu, &case.state);
     let out = Guarded::new(gpu, case.tokens * case.shape.channels() as usize);

@@ -8,9 +8,11 @@
 // then per-head GroupNorm (EPS) with ln_x, the bonus (Σ r·k·r_k)·v, and the gate g.
 //
 // Two entry points:
-//   time_mix       reads z, α, vgate, g from `lora` [T, 4C];
-//   time_mix_lora  computes them from the LoRA stage-1 outputs `hidden` [T, RW+RA+RV+RG] and the
-//                  stage-2 matrices `lora_b` (w2 [C, RW], a2 [C, RA], v2 [C, RV], g2 [C, RG]).
+//   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g);
+//   time_mix_lora  computes them from the LoRA stage-1 outputs `hidden` [RW·T | RA·T | RV·T | RG·T]
+//                  and the stage-2 matrices `lora_b` (w2 [C, RW], a2 [C, RA], v2 [C, RV], g2 [C, RG]).
+// Multi-token inputs are segment-major, as the projections write them: `rkv` is [3, T, C]
+// (r, k, v blocks), each LoRA block holds its T rows contiguously.
 // `params` rows (ParamRow in mod.rs): k_k, k_a, r_k, ln_x weight, ln_x bias, w0, a0, v0.
 
 override H: u32;                    // heads = workgroups
@@ -94,9 +96,10 @@ fn mix_token(t: u32, h: u32, i: u32, l: Lora) {
     let c = h * N + i;
     let q = i >> 2u;
     let e = i & 3u;
-    let r = rkv[t * 3u * C + c];
-    let k_raw = rkv[t * 3u * C + C + c];
-    var v = rkv[t * 3u * C + 2u * C + c];
+    let T = dims.tokens;
+    let r = rkv[t * C + c];
+    let k_raw = rkv[(T + t) * C + c];
+    var v = rkv[(2u * T + t) * C + c];
     if (FIRST_LAYER) {
         v_first[t * C + c] = v;
     } else {
@@ -161,9 +164,15 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let C = H * N;
     let c = h * N + i;
     load_state(h, i);
-    for (var t = 0u; t < dims.tokens; t++) {
-        let base = t * 4u * C + c;
-        mix_token(t, h, i, Lora(lora[base], lora[base + C], lora[base + 2u * C], lora[base + 3u * C]));
+    let T = dims.tokens;
+    // Layer 0 has no value-residual LoRA: its g block comes right after α.
+    let g_block = select(3u, 2u, FIRST_LAYER);
+    for (var t = 0u; t < T; t++) {
+        let z = lora[t * C + c];
+        let alpha = lora[(T + t) * C + c];
+        let vgate = select(lora[(2u * T + t) * C + c], 0.0, FIRST_LAYER);
+        let g = lora[(g_block * T + t) * C + c];
+        mix_token(t, h, i, Lora(z, alpha, vgate, g));
     }
     store_state(h, i);
 }
@@ -193,10 +202,22 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let vq = RANK_V / 4u;
     let gq = RANK_G / 4u;
     load_state(h, i);
-    for (var t = 0u; t < dims.tokens; t++) {
+    let T = dims.tokens;
+    for (var t = 0u; t < T; t++) {
         // The previous token's last barrier ordered every read of sh_hidden before this write.
+        // Segment s of token t sits at (first rank of s)·T + t·rank_s in `hidden`.
         for (var j = i; j < HIDDEN_Q; j += N) {
-            sh_hidden[j] = hidden[t * HIDDEN_Q + j];
+            var src: u32;
+            if (j < wq) {
+                src = t * wq + j;
+            } else if (j < wq + aq) {
+                src = wq * T + t * aq + (j - wq);
+            } else if (j < wq + aq + vq) {
+                src = (wq + aq) * T + t * vq + (j - wq - aq);
+            } else {
+                src = (wq + aq + vq) * T + t * gq + (j - wq - aq - vq);
+            }
+            sh_hidden[j] = hidden[src];
         }
         workgroupBarrier();
         var l: Lora;
