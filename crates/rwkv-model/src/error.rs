@@ -48,6 +48,30 @@ pub enum ModelError {
 
     #[error("{}: tensor '{tensor}' is not part of an RWKV-7 model{hint}", path.display())]
     UnexpectedTensor { path: PathBuf, tensor: String, hint: String },
+
+    #[error("not supported: {what}")]
+    Unsupported { what: String },
+
+    #[error(transparent)]
+    Gpu(#[from] gpu_core::GpuError),
+
+    #[error(transparent)]
+    Kernel(#[from] kernels::KernelError),
+
+    #[error("no tokens to process")]
+    EmptyInput,
+
+    #[error("token id {token} is outside the vocabulary of {vocab} tokens")]
+    TokenOutOfRange { token: u32, vocab: usize },
+
+    #[error("logits of position {position} were asked for, but only {tokens} tokens were given")]
+    PositionOutOfRange { position: usize, tokens: usize },
+
+    #[error("state {what} has {found} values but this model's state has {expected}")]
+    StateMismatch { what: &'static str, expected: u64, found: u64 },
+
+    #[error("state file {path}: {message}")]
+    StateFile { path: String, message: String },
 }
 
 /// `[128, 65536]`.

@@ -13,3 +13,6 @@ pub use model_file::{ModelFile, TensorRef};
 
 // The CPU reference forward pass.
 pub mod reference;
+
+// The GPU forward pass.
+pub mod gpu;

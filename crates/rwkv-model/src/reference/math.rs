@@ -2,7 +2,9 @@
 
 /// `y[m] = Σ_k W[m·K + k]·x[k]` with K = x.len(), accumulated in f64.
 pub fn dot_rows(w: &[f32], x: &[f32]) -> Vec<f32> {
-    w.chunks_exact(x.len()).map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32).collect()
+    w.chunks_exact(x.len())
+        .map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32)
+        .collect()
 }
 
 pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32) -> Vec<f32> {

@@ -1,0 +1,161 @@
+//! Recording one chunk of tokens through every layer: the one place where the model's dataflow
+//! is written down (spec §3-4).
+
+use gpu_core::{BufferRange, Gpu, Recorder};
+use kernels::embedding::Embedding;
+use kernels::layer_norm::LayerNorm;
+use kernels::ln_shift::LnShift;
+use kernels::time_mix::{LoraRanks, TimeMix, TimeMixLora, TimeMixShape};
+use kernels::token_shift::TokenShift;
+
+use crate::gpu::scratch::Scratch;
+use crate::gpu::state::State;
+use crate::gpu::weights::{LayerWeights, VecRow, Weights};
+use crate::gpu::Path;
+use crate::{HParams, ModelError};
+
+/// The model's pipelines (created once at load).
+pub struct Kernels {
+    pub embedding: Embedding,
+    pub layer_norm: LayerNorm,
+    pub ln_shift_att: LnShift,
+    pub ln_shift_ffn: LnShift,
+    pub shift_att: TokenShift,
+    pub shift_ffn: TokenShift,
+    /// Index 0: layer 0 (writes v_first); index 1: the other layers.
+    pub time_mix: [TimeMix; 2],
+    pub time_mix_lora: [TimeMixLora; 2],
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu, hp: &HParams, weights: &Weights) -> Result<Kernels, ModelError> {
+        let (c, eps) = (hp.n_embd as u32, hp.ln_eps);
+        let shape = |first_layer| TimeMixShape { heads: hp.n_head as u32, head_size: hp.head_size as u32, first_layer };
+        let ranks = |first_layer: bool| LoraRanks {
+            w: hp.d_w as u32,
+            a: hp.d_a as u32,
+            v: if first_layer { 0 } else { hp.d_v as u32 },
+            g: hp.d_g as u32,
+        };
+        Ok(Kernels {
+            embedding: Embedding::new(gpu, weights.table_format, hp.vocab as u32, c, eps)?,
+            layer_norm: LayerNorm::new(gpu, c, eps)?,
+            ln_shift_att: LnShift::new(gpu, c, 6, eps)?,
+            ln_shift_ffn: LnShift::new(gpu, c, 1, eps)?,
+            shift_att: TokenShift::new(gpu, c, 6)?,
+            shift_ffn: TokenShift::new(gpu, c, 1)?,
+            time_mix: [TimeMix::new(gpu, shape(true))?, TimeMix::new(gpu, shape(false))?],
+            time_mix_lora: [TimeMixLora::new(gpu, shape(true), ranks(true))?, TimeMixLora::new(gpu, shape(false), ranks(false))?],
+        })
+    }
+}
+
+/// Everything a chunk recording needs.
+pub struct Ctx<'a> {
+    pub gpu: &'a Gpu,
+    pub hp: &'a HParams,
+    pub weights: &'a Weights,
+    pub kernels: &'a Kernels,
+    pub scratch: &'a Scratch,
+    pub path: Path,
+}
+
+impl Ctx<'_> {
+    fn norm(&self, i: u64) -> BufferRange<'_> {
+        let b = self.hp.n_embd as u64 * 4;
+        self.weights.norms.range(i * b, b)
+    }
+
+    /// Embeds the `t` token ids already in `scratch.tokens` and runs every layer, leaving the
+    /// residual stream of the chunk in `scratch.x`.
+    pub fn record_layers(&self, rec: &mut Recorder<'_>, t: u32, state: &State) -> Result<(), ModelError> {
+        let s = self.scratch;
+        let table = self.weights.table.all();
+        self.kernels.embedding.record(self.gpu, rec, t, s.tokens.all(), table, self.norm(0), self.norm(1), s.x.all())?;
+        for (l, w) in self.weights.layers.iter().enumerate() {
+            self.time_mix(rec, t, l, w, state)?;
+            self.channel_mix(rec, t, l, w, state)?;
+        }
+        Ok(())
+    }
+
+    /// LayerNorm plus token shift of the residual into `scratch.xs`, fused or not.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_shift(
+        &self,
+        rec: &mut Recorder<'_>,
+        t: u32,
+        w: &LayerWeights,
+        (ln_w, ln_b, mix, nmix): (VecRow, VecRow, VecRow, usize),
+        shift_state: BufferRange<'_>,
+        fused: &LnShift,
+        plain: &TokenShift,
+    ) -> Result<(), ModelError> {
+        let (s, c) = (self.scratch, self.hp.n_embd);
+        let (gw, gb, gm) = (w.vec(c, ln_w, 1), w.vec(c, ln_b, 1), w.vec(c, mix, nmix));
+        if self.path == Path::Fused {
+            fused.record(self.gpu, rec, t, s.x.all(), gw, gb, gm, shift_state, s.xs.all())?;
+        } else {
+            self.kernels.layer_norm.record(self.gpu, rec, t, s.x.all(), gw, gb, s.xa.all())?;
+            plain.record(self.gpu, rec, t, s.xa.all(), gm, shift_state, s.xs.all())?;
+        }
+        Ok(())
+    }
+
+    fn time_mix(&self, rec: &mut Recorder<'_>, t: u32, l: usize, w: &LayerWeights, state: &State) -> Result<(), ModelError> {
+        let (s, c, k) = (self.scratch, self.hp.n_embd, self.kernels);
+        let rows = (VecRow::Ln1Weight, VecRow::Ln1Bias, VecRow::AttMix, 6);
+        self.norm_shift(rec, t, w, rows, state.shift_att(l), &k.ln_shift_att, &k.shift_att)?;
+        w.rkv.record(self.gpu, rec, t, s.xs.all(), None, s.rkv.all())?;
+        w.lora1.record(self.gpu, rec, t, s.xs.all(), None, s.hidden.all())?;
+        let first = usize::from(l > 0);
+        let params = w.vec(c, VecRow::KK, 8);
+        match (self.path, t, w.lora2.packed_weight()) {
+            // One token: the LoRA second stage runs inside the time-mix kernel.
+            (Path::Fused, 1, Some(lora_b)) => k.time_mix_lora[first].record(
+                self.gpu,
+                rec,
+                t,
+                s.rkv.all(),
+                s.hidden.all(),
+                lora_b.all(),
+                params,
+                s.v_first.all(),
+                state.wkv(l),
+                s.att.all(),
+            )?,
+            _ => {
+                w.lora2.record(self.gpu, rec, t, s.hidden.all(), Some(w.vec(c, VecRow::W0, 3)), s.lora.all())?;
+                k.time_mix[first].record(
+                    self.gpu,
+                    rec,
+                    t,
+                    s.rkv.all(),
+                    s.lora.all(),
+                    params,
+                    s.v_first.all(),
+                    state.wkv(l),
+                    s.att.all(),
+                )?;
+            }
+        }
+        w.wo.record(self.gpu, rec, t, s.att.all(), None, s.x.all())
+    }
+
+    fn channel_mix(&self, rec: &mut Recorder<'_>, t: u32, l: usize, w: &LayerWeights, state: &State) -> Result<(), ModelError> {
+        let (s, k) = (self.scratch, self.kernels);
+        let rows = (VecRow::Ln2Weight, VecRow::Ln2Bias, VecRow::FfnMix, 1);
+        self.norm_shift(rec, t, w, rows, state.shift_ffn(l), &k.ln_shift_ffn, &k.shift_ffn)?;
+        w.fk.record(self.gpu, rec, t, s.xs.all(), None, s.ffn.all())?;
+        w.fv.record(self.gpu, rec, t, s.ffn.all(), None, s.x.all())
+    }
+
+    /// ln_out and the head for row `row` of the chunk, into `scratch.logits`.
+    pub fn record_head(&self, rec: &mut Recorder<'_>, row: u32) -> Result<(), ModelError> {
+        let s = self.scratch;
+        let b = self.hp.n_embd as u64 * 4;
+        let x_row = s.x.range(row as u64 * b, b);
+        self.kernels.layer_norm.record(self.gpu, rec, 1, x_row, self.norm(2), self.norm(3), s.xa.range(0, b))?;
+        self.weights.head.record(self.gpu, rec, 1, s.xa.range(0, b.next_multiple_of(16)), None, s.logits.all())
+    }
+}

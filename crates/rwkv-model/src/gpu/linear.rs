@@ -1,0 +1,193 @@
+//! A linear layer on the GPU: one or more weight matrices that read the same input buffer, with
+//! the kernels that apply them for one token (matvec) and for T tokens (matmul).
+//!
+//! Where every matrix has the same format and the packed weight fits one binding, the matrices
+//! are packed into one buffer and run as segments of a single dispatch (r/k/v together; the
+//! first stage of the four LoRAs together). Otherwise each matrix is its own projection, split
+//! into row blocks where it exceeds the binding limit.
+
+use gpu_core::{BufferRange, Gpu, GpuBuffer, Recorder};
+use kernels::formats::{self, WeightFormat};
+use kernels::matmul::Matmul;
+use kernels::matvec::Matvec;
+use kernels::projection::{Activation, Projection, Segment};
+
+use std::borrow::Cow;
+
+use crate::{ModelError, TensorRef};
+
+/// One matrix of a linear layer (M rows of K values, in a GGUF weight format) and what to do
+/// with its outputs.
+pub struct Part<'a> {
+    pub name: String,
+    pub format: WeightFormat,
+    pub bytes: Cow<'a, [u8]>,
+    pub rows: usize,
+    pub k: usize,
+    /// Where its input starts in the input buffer (elements per token; mix-major blocks).
+    pub x_offset: u32,
+    pub activation: Activation,
+    pub bias: bool,
+}
+
+impl<'a> Part<'a> {
+    /// The tensor as stored in the file.
+    pub fn of(t: TensorRef<'a>) -> Result<Part<'a>, ModelError> {
+        let format = WeightFormat::from_ggml_type(t.dtype.id()).ok_or_else(|| ModelError::Unsupported {
+            what: format!("tensor '{}' of type {} as a matrix", t.name, t.dtype.name()),
+        })?;
+        let (rows, k) = (t.shape.get(1).copied().unwrap_or(1) as usize, t.shape[0] as usize);
+        Ok(Part {
+            name: t.name.to_string(),
+            format,
+            bytes: Cow::Borrowed(t.bytes),
+            rows,
+            k,
+            x_offset: 0,
+            activation: Activation::None,
+            bias: false,
+        })
+    }
+
+    /// The tensor widened to F32 (lossless for F16 and Q8_0).
+    pub fn f32_of(t: TensorRef<'a>) -> Result<Part<'a>, ModelError> {
+        Part::of(t)?.widened()
+    }
+
+    /// This part in F32 (lossless for F16 and Q8_0).
+    pub fn widened(self) -> Result<Part<'a>, ModelError> {
+        if self.format == WeightFormat::F32 {
+            return Ok(self);
+        }
+        let values = formats::dequantize(self.format, &self.bytes)?;
+        Ok(Part { format: WeightFormat::F32, bytes: Cow::Owned(bytemuck::cast_slice(&values).to_vec()), ..self })
+    }
+
+    pub fn input_at(mut self, x_offset: u32) -> Self {
+        self.x_offset = x_offset;
+        self
+    }
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.activation = a;
+        self
+    }
+    pub fn with_bias(mut self, bias: bool) -> Self {
+        self.bias = bias;
+        self
+    }
+}
+
+struct Unit {
+    weights: Vec<GpuBuffer>,
+    decode: Matvec,
+    prefill: Matmul,
+    /// First output row of this unit (in elements per token).
+    y_row: u32,
+}
+
+/// A linear layer ready to record.
+pub struct Linear {
+    units: Vec<Unit>,
+    pub rows: u32,
+}
+
+
+impl Linear {
+    /// Uploads `parts` and builds their kernels. `residual`: add into the output instead of
+    /// overwriting it.
+    pub fn new(gpu: &Gpu, label: &str, parts: &[Part<'_>], residual: bool) -> Result<Linear, ModelError> {
+        let max_binding = gpu.caps().limits.max_storage_buffer_binding_size;
+        let formats: Vec<WeightFormat> = parts.iter().map(|p| p.format).collect();
+        let same = formats.iter().all(|f| *f == formats[0]);
+        let segment = |p: &Part<'_>| {
+            let mut s = Segment::new(p.rows as u32, p.k as u32).input_at(p.x_offset).activation(p.activation);
+            s.bias = p.bias;
+            s
+        };
+        let total_rows: u32 = parts.iter().map(|p| p.rows as u32).sum();
+        // One packed, segmented dispatch where possible.
+        if same && parts.len() > 1 {
+            let mats: Vec<formats::MatrixBytes<'_>> = parts
+                .iter()
+                .map(|p| formats::MatrixBytes { bytes: &p.bytes, rows: p.rows, k: p.k })
+                .collect();
+            let words = formats::pack_matrices(formats[0], &mats)?;
+            if (words.len() as u64) * 4 <= max_binding {
+                let mut spec = Projection::segmented(formats[0], parts.iter().map(segment).collect());
+                spec.residual = residual;
+                let buf = gpu.buffer_from(label, &words)?;
+                return Ok(Linear {
+                    units: vec![Unit {
+                        weights: vec![buf],
+                        decode: Matvec::new(gpu, &spec)?,
+                        prefill: Matmul::new(gpu, &spec)?,
+                        y_row: 0,
+                    }],
+                    rows: total_rows,
+                });
+            }
+        }
+        // One unit per matrix, each split into row blocks where needed.
+        let mut units = Vec::new();
+        let mut y_row = 0;
+        for (p, &format) in parts.iter().zip(&formats) {
+            let (rows, k) = (p.rows, p.k);
+            let blocks = formats::row_blocks(format, rows, k, max_binding)?;
+            let packed = formats::pack_row_blocks(format, &p.bytes, k, &blocks)?;
+            let weights = packed
+                .iter()
+                .enumerate()
+                .map(|(i, w)| gpu.buffer_from(&format!("{label}/{}[{i}]", p.name), w))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut spec = Projection::segmented(format, vec![segment(p)]);
+            spec.residual = residual;
+            if blocks.len() > 1 {
+                spec = spec.split(blocks.iter().map(|&b| b as u32).collect());
+            }
+            units.push(Unit { weights, decode: Matvec::new(gpu, &spec)?, prefill: Matmul::new(gpu, &spec)?, y_row });
+            y_row += rows as u32;
+        }
+        Ok(Linear { units, rows: total_rows })
+    }
+
+    /// The single packed weight buffer, when the layer is one unit of one block.
+    pub fn packed_weight(&self) -> Option<&GpuBuffer> {
+        match self.units.as_slice() {
+            [u] if u.weights.len() == 1 => Some(&u.weights[0]),
+            _ => None,
+        }
+    }
+
+    /// Number of dispatches one token costs.
+    pub fn dispatches(&self) -> usize {
+        self.units.iter().map(|u| u.weights.len()).sum()
+    }
+
+    /// Records `y = W·x` (or `y += W·x`) for `t` tokens. Segment outputs are mix-major: unit `u`
+    /// writes its `[T, rows]` block at `y_row·T`. `bias` is indexed by output row.
+    pub fn record(
+        &self,
+        gpu: &Gpu,
+        rec: &mut Recorder<'_>,
+        t: u32,
+        x: BufferRange<'_>,
+        bias: Option<BufferRange<'_>>,
+        y: BufferRange<'_>,
+    ) -> Result<(), ModelError> {
+        for u in &self.units {
+            let w: Vec<BufferRange<'_>> = u.weights.iter().map(|b| b.all()).collect();
+            let off = u.y_row as u64 * t as u64 * 4;
+            let y_part = y.buffer.range(y.offset + off, y.size - off);
+            let bias_part = bias.map(|b| {
+                let boff = u.y_row as u64 * 4;
+                b.buffer.range(b.offset + boff, b.size - boff)
+            });
+            if t == 1 {
+                u.decode.record(gpu, rec, x, &w, bias_part, y_part)?;
+            } else {
+                u.prefill.record(gpu, rec, t, x, &w, bias_part, y_part)?;
+            }
+        }
+        Ok(())
+    }
+}

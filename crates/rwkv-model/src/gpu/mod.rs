@@ -1,0 +1,25 @@
+//! The RWKV-7 forward pass on the GPU, assembled from `kernels`.
+//!
+//! One implementation with two paths behind the same API: the *fused* path (LayerNorm and the
+//! token-shift lerps in one kernel; for one token, the LoRA second stage inside the time-mix
+//! kernel) and the *plain* path (one operation per dispatch). Both run under either limits
+//! policy; weights too large for one binding are split into row blocks.
+
+mod forward;
+mod linear;
+mod model;
+mod scratch;
+mod state;
+mod weights;
+
+pub use model::{Logits, Model, ModelOptions, Path};
+pub use state::{State, StateSnapshot};
+pub use weights::LoadProgress;
+
+/// The shape of the recurrent state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n_layer: usize,
+    pub c: usize,
+    pub head_size: usize,
+}

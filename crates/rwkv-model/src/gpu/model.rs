@@ -1,0 +1,156 @@
+//! [`Model`]: load an RWKV-7 GGUF onto the GPU and run it.
+
+use std::sync::Arc;
+
+use gpu_core::Gpu;
+
+use crate::gpu::forward::{Ctx, Kernels};
+use crate::gpu::scratch::Scratch;
+use crate::gpu::state::State;
+use crate::gpu::weights::{LoadProgress, Weights};
+use crate::gpu::Dims;
+use crate::{HParams, ModelError, ModelFile};
+
+/// Which implementation of the layer runs (the same math either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// LayerNorm + token shift in one kernel; for one token, the LoRA second stage inside the
+    /// time-mix kernel.
+    Fused,
+    /// One operation per dispatch.
+    Plain,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModelOptions {
+    /// `None`: pick from the adapter (fused everywhere at present).
+    pub path: Option<Path>,
+    /// The most tokens one prefill chunk processes.
+    pub max_chunk: usize,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        ModelOptions { path: None, max_chunk: 64 }
+    }
+}
+
+/// Which logits a forward call returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// Those of the last token only.
+    Last,
+    /// Those of each listed position (indices into the tokens of this call), in order.
+    At(Vec<usize>),
+}
+
+/// An RWKV-7 model on the GPU.
+pub struct Model {
+    gpu: Arc<Gpu>,
+    hp: HParams,
+    weights: Weights,
+    kernels: Kernels,
+    scratch: Scratch,
+    path: Path,
+}
+
+impl Model {
+    /// Uploads `file` to `gpu`, reporting progress, and builds every pipeline.
+    pub fn load(
+        gpu: Arc<Gpu>,
+        file: &ModelFile,
+        options: &ModelOptions,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> Result<Model, ModelError> {
+        let hp = file.hparams().clone();
+        if hp.n_embd % 64 != 0 || hp.head_size > 64 || hp.head_size % 4 != 0 {
+            return Err(ModelError::Unsupported {
+                what: format!(
+                    "{}: width {} with head size {} (this engine needs a width that is a multiple of 64 and a \
+                     head size of at most 64, a multiple of 4)",
+                    file.path().display(),
+                    hp.n_embd,
+                    hp.head_size
+                ),
+            });
+        }
+        let weights = Weights::upload(&gpu, file, progress)?;
+        let kernels = Kernels::new(&gpu, &hp, &weights)?;
+        let scratch = Scratch::new(&gpu, &hp, options.max_chunk.max(1))?;
+        let path = options.path.unwrap_or(Path::Fused);
+        Ok(Model { gpu, hp, weights, kernels, scratch, path })
+    }
+
+    pub fn gpu(&self) -> &Arc<Gpu> {
+        &self.gpu
+    }
+
+    pub fn hparams(&self) -> &HParams {
+        &self.hp
+    }
+
+    pub fn path(&self) -> Path {
+        self.path
+    }
+
+    /// A fresh (zero) state for this model.
+    pub fn new_state(&self) -> Result<State, ModelError> {
+        State::new(&self.gpu, Dims { n_layer: self.hp.n_layer, c: self.hp.n_embd, head_size: self.hp.head_size })
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            gpu: &self.gpu,
+            hp: &self.hp,
+            weights: &self.weights,
+            kernels: &self.kernels,
+            scratch: &self.scratch,
+            path: self.path,
+        }
+    }
+
+    /// Feeds `tokens` in order, updating `state`, in chunks of at most `max_chunk` tokens (one
+    /// submission each). Returns the requested logits, `vocab` values per position.
+    pub fn forward(&self, state: &State, tokens: &[u32], want: &Logits) -> Result<Vec<Vec<f32>>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.hp.vocab) {
+            return Err(ModelError::TokenOutOfRange { token: bad, vocab: self.hp.vocab });
+        }
+        let positions: Vec<usize> = match want {
+            Logits::Last => vec![tokens.len() - 1],
+            Logits::At(p) => p.clone(),
+        };
+        if let Some(&p) = positions.iter().find(|&&p| p >= tokens.len()) {
+            return Err(ModelError::PositionOutOfRange { position: p, tokens: tokens.len() });
+        }
+        let ctx = self.ctx();
+        let mut out = Vec::with_capacity(positions.len());
+        let mut start = 0;
+        while start < tokens.len() {
+            // Cut chunks at the positions whose logits are wanted, so each is the last row of
+            // a chunk or read from the chunk's rows in place.
+            let end = (start + self.scratch.max_tokens).min(tokens.len());
+            let chunk = &tokens[start..end];
+            self.gpu.write(&self.scratch.tokens, 0, bytemuck::cast_slice(chunk));
+            let mut rec = self.gpu.recorder();
+            ctx.record_layers(&mut rec, chunk.len() as u32, state)?;
+            let rows: Vec<usize> = positions.iter().filter(|&&p| p >= start && p < end).map(|&p| p - start).collect();
+            if rows.is_empty() {
+                rec.submit();
+            } else {
+                // The head of each wanted row, one submission per row after the chunk's layers.
+                for (i, &row) in rows.iter().enumerate() {
+                    let mut r = if i == 0 { std::mem::replace(&mut rec, self.gpu.recorder()) } else { self.gpu.recorder() };
+                    ctx.record_head(&mut r, row as u32)?;
+                    r.submit();
+                    out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());
+                }
+                rec.submit();
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+}

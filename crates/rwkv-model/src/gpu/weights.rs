@@ -1,0 +1,215 @@
+//! The model's weights on the GPU, in the layouts the kernels want.
+
+use gpu_core::{BufferRange, Gpu, GpuBuffer};
+use kernels::embedding::TableFormat;
+use kernels::formats::{self, WeightFormat};
+use kernels::projection::Activation;
+
+use crate::gpu::linear::{Linear, Part};
+use crate::tensors::blk;
+use crate::{HParams, ModelError, ModelFile};
+
+/// Rows of a layer's vector pack, each C floats. The first eight are the time-mix core's
+/// `params` in `kernels::time_mix::ParamRow` order; rows 5..8 double as the LoRA stage-2 bias.
+#[derive(Clone, Copy, Debug)]
+pub enum VecRow {
+    KK = 0,
+    KA = 1,
+    RK = 2,
+    LnxWeight = 3,
+    LnxBias = 4,
+    W0 = 5,
+    A0 = 6,
+    V0 = 7,
+    Ln1Weight = 8,
+    Ln1Bias = 9,
+    Ln2Weight = 10,
+    Ln2Bias = 11,
+    /// Six rows: r, w, k, v, a, g.
+    AttMix = 12,
+    FfnMix = 18,
+}
+
+const VEC_ROWS: usize = 19;
+
+const VEC_TENSORS: [(VecRow, &str); 14] = [
+    (VecRow::KK, "time_mix_k_k.weight"),
+    (VecRow::KA, "time_mix_k_a.weight"),
+    (VecRow::RK, "time_mix_r_k.weight"),
+    (VecRow::LnxWeight, "time_mix_ln.weight"),
+    (VecRow::LnxBias, "time_mix_ln.bias"),
+    (VecRow::W0, "time_mix_w0.weight"),
+    (VecRow::A0, "time_mix_a0.weight"),
+    (VecRow::V0, "time_mix_v0.weight"),
+    (VecRow::Ln1Weight, "attn_norm.weight"),
+    (VecRow::Ln1Bias, "attn_norm.bias"),
+    (VecRow::Ln2Weight, "attn_norm_2.weight"),
+    (VecRow::Ln2Bias, "attn_norm_2.bias"),
+    (VecRow::AttMix, "time_mix_lerp_fused.weight"),
+    (VecRow::FfnMix, "channel_mix_lerp_k.weight"),
+];
+
+/// One layer's weights.
+pub struct LayerWeights {
+    /// [VEC_ROWS, C] f32.
+    pub vecs: GpuBuffer,
+    /// r, k, v from the shifted input (segments at 0, 2C, 3C).
+    pub rkv: Linear,
+    /// LoRA stage 1: w (tanh), a, [v], g (sigmoid) from the shifted input.
+    pub lora1: Linear,
+    /// LoRA stage 2 in F32: z = w0 + .., α = σ(a0 + ..), [vgate = σ(v0 + ..)], g.
+    pub lora2: Linear,
+    pub wo: Linear,
+    pub fk: Linear,
+    pub fv: Linear,
+}
+
+impl LayerWeights {
+    pub fn vec(&self, c: usize, row: VecRow, rows: usize) -> BufferRange<'_> {
+        let b = (c * 4) as u64;
+        self.vecs.range(row as u64 * b, rows as u64 * b)
+    }
+}
+
+/// Every weight of the model.
+pub struct Weights {
+    pub table: GpuBuffer,
+    pub table_format: TableFormat,
+    /// [ln0 weight, ln0 bias, ln_out weight, ln_out bias], each C floats.
+    pub norms: GpuBuffer,
+    pub layers: Vec<LayerWeights>,
+    pub head: Linear,
+}
+
+/// What the loader reports while it uploads.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadProgress {
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+}
+
+fn vector(file: &ModelFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
+    let v = file.tensor_f32(name)?;
+    if v.len() != len {
+        return Err(ModelError::WrongShape {
+            path: file.path().to_path_buf(),
+            tensor: name.to_string(),
+            expected: format!("{len} values"),
+            found: format!("{} values", v.len()),
+        });
+    }
+    Ok(v)
+}
+
+impl Weights {
+    pub fn upload(gpu: &Gpu, file: &ModelFile, progress: &mut dyn FnMut(LoadProgress)) -> Result<Weights, ModelError> {
+        let hp = file.hparams();
+        let c = hp.n_embd;
+        let total_bytes: u64 = file.gguf().tensor_infos().iter().map(|t| t.size).sum();
+        let mut done_bytes = 0u64;
+        let mut tick = |name: &str| {
+            if let Ok(t) = file.tensor(name) {
+                done_bytes += t.bytes.len() as u64;
+            }
+            progress(LoadProgress { done_bytes, total_bytes });
+        };
+
+        let emb = file.tensor("token_embd.weight")?;
+        let emb_format = WeightFormat::from_ggml_type(emb.dtype.id()).ok_or_else(|| ModelError::Unsupported {
+            what: format!("token_embd.weight of type {}", emb.dtype.name()),
+        })?;
+        let table_format = match emb_format {
+            WeightFormat::F32 => TableFormat::F32,
+            WeightFormat::F16 => TableFormat::F16,
+            WeightFormat::Q8_0 => TableFormat::Q8_0,
+        };
+        let table = gpu.buffer_from("token_embd", &formats::pack_matrix(emb_format, emb.bytes, hp.vocab, c)?)?;
+        tick("token_embd.weight");
+
+        let mut norms = Vec::with_capacity(4 * c);
+        for name in ["token_embd_norm.weight", "token_embd_norm.bias", "output_norm.weight", "output_norm.bias"] {
+            norms.extend(vector(file, name, c)?);
+            tick(name);
+        }
+        let norms = gpu.buffer_from("norms", &norms)?;
+
+        let mut layers = Vec::with_capacity(hp.n_layer);
+        for l in 0..hp.n_layer {
+            layers.push(Self::layer(gpu, file, hp, l)?);
+            for t in file.gguf().tensor_infos().iter().filter(|t| t.name.starts_with(&format!("blk.{l}."))) {
+                tick(&t.name);
+            }
+        }
+        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false)?;
+        tick("output.weight");
+        Ok(Weights { table, table_format, norms, layers, head })
+    }
+
+    fn layer(gpu: &Gpu, file: &ModelFile, hp: &HParams, l: usize) -> Result<LayerWeights, ModelError> {
+        let c = hp.n_embd;
+        let cu = c as u32;
+        let t = |s: &str| file.tensor(&blk(l, s));
+        let mut vecs = vec![0f32; VEC_ROWS * c];
+        for (row, name) in VEC_TENSORS {
+            let len = if matches!(row, VecRow::AttMix) { 6 * c } else { c };
+            let v = vector(file, &blk(l, name), len)?;
+            vecs[row as usize * c..row as usize * c + len].copy_from_slice(&v);
+        }
+        let vecs = gpu.buffer_from(&format!("blk.{l}.vectors"), &vecs)?;
+        let value = l > 0;
+
+        let rkv = Linear::new(
+            gpu,
+            &format!("blk.{l}.rkv"),
+            &[
+                Part::of(t("time_mix_receptance.weight")?)?.input_at(0),
+                Part::of(t("time_mix_key.weight")?)?.input_at(2 * cu),
+                Part::of(t("time_mix_value.weight")?)?.input_at(3 * cu),
+            ],
+            false,
+        )?;
+        // Stage 1 reads the shifted inputs xw (block 1), xa (4), xv (3), xg (5).
+        let mut stage1 = vec![
+            Part::of(t("time_mix_w1.weight")?)?.input_at(cu).activation(Activation::Tanh),
+            Part::of(t("time_mix_a1.weight")?)?.input_at(4 * cu),
+        ];
+        if value {
+            stage1.push(Part::of(t("time_mix_v1.weight")?)?.input_at(3 * cu));
+        }
+        stage1.push(Part::of(t("time_mix_g1.weight")?)?.input_at(5 * cu).activation(Activation::Sigmoid));
+        // A common format lets stage 1 be one dispatch; widen to F32 (lossless) where mixed.
+        if !stage1.iter().all(|p| p.format == stage1[0].format) {
+            stage1 = stage1.into_iter().map(Part::widened).collect::<Result<_, _>>()?;
+        }
+        let lora1 = Linear::new(gpu, &format!("blk.{l}.lora1"), &stage1, false)?;
+        // Stage 2 in F32: its packed buffer is also the fused time-mix kernel's `lora_b`.
+        let (dw, da, dv) = (hp.d_w as u32, hp.d_a as u32, hp.d_v as u32);
+        let mut stage2 = vec![
+            Part::f32_of(t("time_mix_w2.weight")?)?.input_at(0).with_bias(true),
+            Part::f32_of(t("time_mix_a2.weight")?)?.input_at(dw).activation(Activation::Sigmoid).with_bias(true),
+        ];
+        let mut at = dw + da;
+        if value {
+            stage2.push(Part::f32_of(t("time_mix_v2.weight")?)?.input_at(at).activation(Activation::Sigmoid).with_bias(true));
+            at += dv;
+        }
+        stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
+        let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false)?;
+
+        Ok(LayerWeights {
+            vecs,
+            rkv,
+            lora1,
+            lora2,
+            wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true)?,
+            fk: Linear::new(
+                gpu,
+                &format!("blk.{l}.fk"),
+                &[Part::of(t("channel_mix_key.weight")?)?.activation(Activation::ReluSq)],
+                false,
+            )?,
+            fv: Linear::new(gpu, &format!("blk.{l}.fv"), &[Part::of(t("channel_mix_value.weight")?)?], true)?,
+        })
+    }
+}
+
