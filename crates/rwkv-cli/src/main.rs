@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// List the GPU adapters with their backend, type, limits and features.
     Adapters(commands::adapters::Args),
+    /// Show a GGUF model's metadata, RWKV-7 hyperparameters and tensors (and why it is not loadable, if so).
+    Info(commands::info::Args),
 }
 
 fn main() {
@@ -32,5 +34,6 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Adapters(a) => commands::adapters::run(&cli.device, a),
+        Command::Info(a) => commands::info::run(a),
     }
 }
