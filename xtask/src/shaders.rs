@@ -204,7 +204,8 @@ mod tests {
         assert_eq!((e.file.as_str(), e.line), ("k/k.wgsl", 5), "{e}");
         let bad_common = "fn helper() -> f32 {\n    return 1u;\n}\n";
         let ok_kernel = "@compute @workgroup_size(1)\nfn main() {}\n";
-        let e = kernels::shader_check::validate("common.wgsl", bad_common, "k/k.wgsl", ok_kernel).err().expect("must fail");
+        let e =
+            kernels::shader_check::validate("common.wgsl", bad_common, "k/k.wgsl", ok_kernel).err().expect("must fail");
         assert_eq!(e.file, "common.wgsl", "{e}");
     }
 
