@@ -45,7 +45,10 @@ impl Kernels {
             shift_att: TokenShift::new(gpu, c, 6)?,
             shift_ffn: TokenShift::new(gpu, c, 1)?,
             time_mix: [TimeMix::new(gpu, shape(true))?, TimeMix::new(gpu, shape(false))?],
-            time_mix_lora: [TimeMixLora::new(gpu, shape(true), ranks(true))?, TimeMixLora::new(gpu, shape(false), ranks(false))?],
+            time_mix_lora: [
+                TimeMixLora::new(gpu, shape(true), ranks(true))?,
+                TimeMixLora::new(gpu, shape(false), ranks(false))?,
+            ],
         })
     }
 }
@@ -71,7 +74,16 @@ impl Ctx<'_> {
     pub fn record_layers(&self, rec: &mut Recorder<'_>, t: u32, state: &State) -> Result<(), ModelError> {
         let s = self.scratch;
         let table = self.weights.table.all();
-        self.kernels.embedding.record(self.gpu, rec, t, s.tokens.all(), table, self.norm(0), self.norm(1), s.x.all())?;
+        self.kernels.embedding.record(
+            self.gpu,
+            rec,
+            t,
+            s.tokens.all(),
+            table,
+            self.norm(0),
+            self.norm(1),
+            s.x.all(),
+        )?;
         for (l, w) in self.weights.layers.iter().enumerate() {
             self.time_mix(rec, t, l, w, state)?;
             self.channel_mix(rec, t, l, w, state)?;
@@ -102,7 +114,14 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn time_mix(&self, rec: &mut Recorder<'_>, t: u32, l: usize, w: &LayerWeights, state: &State) -> Result<(), ModelError> {
+    fn time_mix(
+        &self,
+        rec: &mut Recorder<'_>,
+        t: u32,
+        l: usize,
+        w: &LayerWeights,
+        state: &State,
+    ) -> Result<(), ModelError> {
         let (s, c, k) = (self.scratch, self.hp.n_embd, self.kernels);
         let rows = (VecRow::Ln1Weight, VecRow::Ln1Bias, VecRow::AttMix, 6);
         self.norm_shift(rec, t, w, rows, state.shift_att(l), &k.ln_shift_att, &k.shift_att)?;
@@ -142,7 +161,14 @@ impl Ctx<'_> {
         w.wo.record(self.gpu, rec, t, s.att.all(), None, s.x.all())
     }
 
-    fn channel_mix(&self, rec: &mut Recorder<'_>, t: u32, l: usize, w: &LayerWeights, state: &State) -> Result<(), ModelError> {
+    fn channel_mix(
+        &self,
+        rec: &mut Recorder<'_>,
+        t: u32,
+        l: usize,
+        w: &LayerWeights,
+        state: &State,
+    ) -> Result<(), ModelError> {
         let (s, k) = (self.scratch, self.kernels);
         let rows = (VecRow::Ln2Weight, VecRow::Ln2Bias, VecRow::FfnMix, 1);
         self.norm_shift(rec, t, w, rows, state.shift_ffn(l), &k.ln_shift_ffn, &k.shift_ffn)?;

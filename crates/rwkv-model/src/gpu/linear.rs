@@ -91,7 +91,6 @@ pub struct Linear {
     pub rows: u32,
 }
 
-
 impl Linear {
     /// Uploads `parts` and builds their kernels. `residual`: add into the output instead of
     /// overwriting it.
@@ -107,10 +106,8 @@ impl Linear {
         let total_rows: u32 = parts.iter().map(|p| p.rows as u32).sum();
         // One packed, segmented dispatch where possible.
         if same && parts.len() > 1 {
-            let mats: Vec<formats::MatrixBytes<'_>> = parts
-                .iter()
-                .map(|p| formats::MatrixBytes { bytes: &p.bytes, rows: p.rows, k: p.k })
-                .collect();
+            let mats: Vec<formats::MatrixBytes<'_>> =
+                parts.iter().map(|p| formats::MatrixBytes { bytes: &p.bytes, rows: p.rows, k: p.k }).collect();
             let words = formats::pack_matrices(formats[0], &mats)?;
             if (words.len() as u64) * 4 <= max_binding {
                 let mut spec = Projection::segmented(formats[0], parts.iter().map(segment).collect());

@@ -142,7 +142,8 @@ impl Model {
             } else {
                 // The head of each wanted row, one submission per row after the chunk's layers.
                 for (i, &row) in rows.iter().enumerate() {
-                    let mut r = if i == 0 { std::mem::replace(&mut rec, self.gpu.recorder()) } else { self.gpu.recorder() };
+                    let mut r =
+                        if i == 0 { std::mem::replace(&mut rec, self.gpu.recorder()) } else { self.gpu.recorder() };
                     ctx.record_head(&mut r, row as u32)?;
                     r.submit();
                     out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());

@@ -76,7 +76,8 @@ impl State {
     pub fn try_clone(&self, gpu: &Gpu) -> Result<State, ModelError> {
         let copy = State::new(gpu, self.dims)?;
         let mut enc = gpu.device.create_command_encoder(&Default::default());
-        for (src, dst) in [(&self.shift_att, &copy.shift_att), (&self.shift_ffn, &copy.shift_ffn), (&self.wkv, &copy.wkv)]
+        for (src, dst) in
+            [(&self.shift_att, &copy.shift_att), (&self.shift_ffn, &copy.shift_ffn), (&self.wkv, &copy.wkv)]
         {
             enc.copy_buffer_to_buffer(src.raw(), 0, dst.raw(), 0, src.size());
         }

@@ -190,7 +190,9 @@ impl Weights {
         ];
         let mut at = dw + da;
         if value {
-            stage2.push(Part::f32_of(t("time_mix_v2.weight")?)?.input_at(at).activation(Activation::Sigmoid).with_bias(true));
+            stage2.push(
+                Part::f32_of(t("time_mix_v2.weight")?)?.input_at(at).activation(Activation::Sigmoid).with_bias(true),
+            );
             at += dv;
         }
         stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
@@ -212,4 +214,3 @@ impl Weights {
         })
     }
 }
-

@@ -1,0 +1,95 @@
+//! The GPU forward pass against the official implementation (golden data), on every path:
+//! fused and plain, *max* and *default* limits, prefill and token by token.
+
+mod support;
+
+use std::sync::Arc;
+
+use gpu_core::{ContextOptions, Gpu, LimitsPolicy};
+use rwkv_model::gpu::{Logits, Model, ModelOptions, Path};
+use rwkv_model::ModelFile;
+use support as golden;
+
+fn gpu(limits: LimitsPolicy) -> Arc<Gpu> {
+    Arc::new(Gpu::new(&ContextOptions { limits, ..Default::default() }).expect("a GPU adapter"))
+}
+
+fn load(gpu: Arc<Gpu>, file: &str, path: Path, max_chunk: usize) -> Model {
+    let file = ModelFile::open(golden::model(file)).unwrap();
+    Model::load(gpu, &file, &ModelOptions { path: Some(path), max_chunk }, &mut |_| {}).unwrap()
+}
+
+/// Prompt logits at the shipped positions, fed in chunks of `chunk` tokens (1 = token by token).
+fn prompt_logits(model: &Model, chunk: usize) -> Vec<Vec<f32>> {
+    let (tokens, positions) = golden::prompt();
+    let state = model.new_state().unwrap();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < tokens.len() {
+        let end = (start + chunk).min(tokens.len());
+        let want: Vec<usize> = positions.iter().filter(|&&p| p >= start && p < end).map(|&p| p - start).collect();
+        if want.is_empty() {
+            model.forward(&state, &tokens[start..end], &Logits::At(vec![])).unwrap();
+        } else {
+            out.extend(model.forward(&state, &tokens[start..end], &Logits::At(want)).unwrap());
+        }
+        start = end;
+    }
+    out
+}
+
+fn check_prompt(what: &str, model: &Model, chunk: usize, reference: &str, tol: f32) {
+    let (_, positions) = golden::prompt();
+    let got = prompt_logits(model, chunk);
+    assert_eq!(got.len(), positions.len());
+    for (logits, p) in got.iter().zip(&positions) {
+        golden::assert_logits_close(
+            &format!("{what} pos {p}"),
+            logits,
+            &golden::logits(&format!("{reference}_pos{p}.f32")),
+            tol,
+        );
+    }
+}
+
+#[test]
+fn f16_token_by_token_fused_matches_official_and_greedy() {
+    let model = load(gpu(LimitsPolicy::Max), "model-f16.gguf", Path::Fused, 64);
+    check_prompt("f16 fused t=1", &model, 1, "official_fp32", 1e-3);
+    // Greedy continuation from the prompt.
+    let (tokens, _) = golden::prompt();
+    let (expected, _) = golden::greedy();
+    let state = model.new_state().unwrap();
+    let mut logits = model.forward(&state, &tokens, &Logits::Last).unwrap().remove(0);
+    let mut got = Vec::new();
+    for _ in 0..expected.len() {
+        let t = golden::argmax(&logits) as u32;
+        got.push(t);
+        logits = model.forward(&state, &[t], &Logits::Last).unwrap().remove(0);
+    }
+    assert_eq!(got, expected, "greedy tokens");
+    golden::assert_logits_close("after greedy", &logits, &golden::logits("official_fp32_after_greedy.f32"), 1e-3);
+}
+
+#[test]
+fn f16_prefill_and_plain_path_and_default_limits_match_official() {
+    let max = gpu(LimitsPolicy::Max);
+    let fused = load(max.clone(), "model-f16.gguf", Path::Fused, 64);
+    check_prompt("f16 fused chunk 64", &fused, 64, "official_fp32", 1e-3);
+    check_prompt("f16 fused chunk 27", &fused, 27, "official_fp32", 1e-3);
+    let plain = load(max, "model-f16.gguf", Path::Plain, 64);
+    check_prompt("f16 plain t=1", &plain, 1, "official_fp32", 1e-3);
+    check_prompt("f16 plain chunk 64", &plain, 64, "official_fp32", 1e-3);
+    let default = load(gpu(LimitsPolicy::Default), "model-f16.gguf", Path::Fused, 32);
+    check_prompt("f16 default limits t=1", &default, 1, "official_fp32", 1e-3);
+    check_prompt("f16 default limits chunk 32", &default, 32, "official_fp32", 1e-3);
+}
+
+#[test]
+fn q8_0_matches_float64_dequantized_reference() {
+    let model = load(gpu(LimitsPolicy::Max), "model-q8_0.gguf", Path::Fused, 64);
+    check_prompt("q8_0 t=1", &model, 1, "numpy_f64_q8_0dequant", 1e-3);
+    check_prompt("q8_0 chunk 64", &model, 64, "numpy_f64_q8_0dequant", 1e-3);
+    let plain = load(gpu(LimitsPolicy::Default), "model-q8_0.gguf", Path::Plain, 16);
+    check_prompt("q8_0 plain default limits chunk 16", &plain, 16, "numpy_f64_q8_0dequant", 1e-3);
+}
