@@ -1,1 +1,3 @@
+//! RWKV-7 model support: World tokenizer, synthetic models.
 
+pub mod tokenizer;
