@@ -1,3 +1,4 @@
 //! RWKV-7 model support: World tokenizer, synthetic models.
 
+pub mod synth;
 pub mod tokenizer;
