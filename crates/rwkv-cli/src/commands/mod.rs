@@ -1,1 +1,3 @@
 pub mod adapters;
+pub mod synth;
+pub mod tokenize;

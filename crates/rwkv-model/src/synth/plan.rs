@@ -25,7 +25,7 @@ impl Role {
             (Role::Vector | Role::ForcedF32, _) | (_, SynthType::F32) => GgmlType::F32,
             (Role::Lora, _) | (Role::Matrix, SynthType::F16) => GgmlType::F16,
             // Q8_0 needs whole blocks of 32 per row; the converter falls back to F16 otherwise.
-            (Role::Matrix, SynthType::Q8_0) if row_len % 32 == 0 => GgmlType::Q8_0,
+            (Role::Matrix, SynthType::Q8_0) if row_len.is_multiple_of(32) => GgmlType::Q8_0,
             (Role::Matrix, SynthType::Q8_0) => GgmlType::F16,
         }
     }

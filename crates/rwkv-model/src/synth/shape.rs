@@ -66,7 +66,7 @@ impl ModelShape {
         if sizes.contains(&0) {
             return Err(SynthError::InvalidShape(format!("every size must be at least 1: {self:?}")));
         }
-        if self.width % self.head_size != 0 {
+        if !self.width.is_multiple_of(self.head_size) {
             return Err(SynthError::InvalidShape(format!(
                 "width {} is not a multiple of the head size {}",
                 self.width, self.head_size

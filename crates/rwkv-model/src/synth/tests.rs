@@ -75,7 +75,7 @@ fn expected_type(name: &str, dims: &[u64], file_type: SynthType) -> GgmlType {
         _ if dims.len() == 1 || forced_f32 => GgmlType::F32,
         SynthType::F32 => GgmlType::F32,
         SynthType::F16 => GgmlType::F16,
-        SynthType::Q8_0 if lora || dims[0] % 32 != 0 => GgmlType::F16,
+        SynthType::Q8_0 if lora || !dims[0].is_multiple_of(32) => GgmlType::F16,
         SynthType::Q8_0 => GgmlType::Q8_0,
     }
 }

@@ -17,6 +17,8 @@ pub enum TokenizerError {
     TooManyTokens(usize),
     #[error("no normal token for the single byte 0x{0:02x}: greedy matching could not encode every input")]
     MissingByte(u8),
+    #[error("tokenizer metadata: {0}")]
+    Metadata(String),
     #[error("token id {id} is out of range (vocabulary size {vocab_size})")]
     InvalidId { id: u32, vocab_size: usize },
 }

@@ -4,6 +4,7 @@
 //! `tokenizer.ggml.token_type`, or from the built-in World vocabulary ([`Tokenizer::world`]).
 
 mod error;
+mod gguf;
 mod matcher;
 mod stream;
 mod unescape;
