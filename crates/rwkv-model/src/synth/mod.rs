@@ -16,6 +16,10 @@ mod rng;
 mod shape;
 
 #[cfg(test)]
+mod cpu_forward;
+#[cfg(test)]
+mod health_tests;
+#[cfg(test)]
 mod tests;
 
 pub use generate::write_synthetic_model;

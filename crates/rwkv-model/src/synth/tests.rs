@@ -12,10 +12,10 @@ use crate::tokenizer::{world_tokens, Tokenizer};
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
 
 /// A file in the temp directory, removed on drop.
-struct TempFile(PathBuf);
+pub(super) struct TempFile(pub(super) PathBuf);
 
 impl TempFile {
-    fn new(name: &str) -> TempFile {
+    pub(super) fn new(name: &str) -> TempFile {
         TempFile(std::env::temp_dir().join(format!("rwkv-synth-{}-{name}.gguf", std::process::id())))
     }
 }
