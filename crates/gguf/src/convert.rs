@@ -17,16 +17,16 @@ pub const Q8_0_BLOCK_BYTES: usize = 34;
 /// blocks.
 pub fn to_f32(ty: GgmlType, data: &[u8]) -> Option<Vec<f32>> {
     match ty {
-        GgmlType::F32 if data.len() % 4 == 0 => {
+        GgmlType::F32 if data.len().is_multiple_of(4) => {
             Some(data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
         }
-        GgmlType::F16 if data.len() % 2 == 0 => {
+        GgmlType::F16 if data.len().is_multiple_of(2) => {
             Some(data.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
         }
-        GgmlType::BF16 if data.len() % 2 == 0 => {
+        GgmlType::BF16 if data.len().is_multiple_of(2) => {
             Some(data.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect())
         }
-        GgmlType::Q8_0 if data.len() % Q8_0_BLOCK_BYTES == 0 => Some(dequantize_q8_0(data)),
+        GgmlType::Q8_0 if data.len().is_multiple_of(Q8_0_BLOCK_BYTES) => Some(dequantize_q8_0(data)),
         _ => None,
     }
 }

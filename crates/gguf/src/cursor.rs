@@ -3,6 +3,9 @@
 
 use crate::error::ErrorKind;
 
+/// The most items reserved up front for a list whose length a file declares.
+pub(crate) const PREALLOC_CAP: u64 = 4096;
+
 pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
@@ -17,7 +20,7 @@ impl<'a> Cursor<'a> {
         self.pos as u64
     }
 
-    pub(crate) fn remaining(&self) -> u64 {
+    fn remaining(&self) -> u64 {
         (self.buf.len() - self.pos) as u64
     }
 
@@ -51,8 +54,10 @@ impl<'a> Cursor<'a> {
         self.array(what).map(u64::from_le_bytes)
     }
 
-    /// Checks that `count` items of at least `min_size` bytes each can still fit before anything sized by
-    /// `count` is allocated.
+    /// Refuses a count or length that could not fit in the whole file even if every item had its smallest
+    /// size. Counts that pass may still run past the end; reading the items then reports the truncation
+    /// precisely. Nothing may be pre-allocated from a count beyond [`PREALLOC_CAP`] items: allocations follow
+    /// the bytes actually read.
     pub(crate) fn check_count(
         &self,
         count: u64,
@@ -61,13 +66,13 @@ impl<'a> Cursor<'a> {
         what: &dyn Fn() -> String,
     ) -> Result<(), ErrorKind> {
         match count.checked_mul(min_size) {
-            Some(bytes) if bytes <= self.remaining() => Ok(()),
+            Some(bytes) if bytes <= self.buf.len() as u64 => Ok(()),
             _ => Err(ErrorKind::CountTooLarge {
                 what: what(),
                 count,
                 unit,
                 offset: self.pos(),
-                remaining: self.remaining(),
+                file_len: self.buf.len() as u64,
             }),
         }
     }

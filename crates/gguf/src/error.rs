@@ -46,10 +46,8 @@ pub enum ErrorKind {
     #[error("truncated {what}: {needed} bytes needed at offset {offset} but the file has {file_len} bytes")]
     Truncated { what: String, offset: u64, needed: u64, file_len: u64 },
 
-    #[error(
-        "{what}: {count} {unit} declared at offset {offset}, which cannot fit in the {remaining} bytes that remain"
-    )]
-    CountTooLarge { what: String, count: u64, unit: &'static str, offset: u64, remaining: u64 },
+    #[error("{what}: {count} {unit} declared at offset {offset}, which cannot fit in a file of {file_len} bytes")]
+    CountTooLarge { what: String, count: u64, unit: &'static str, offset: u64, file_len: u64 },
 
     #[error("{what} is not valid UTF-8 (at offset {offset})")]
     InvalidUtf8 { what: String, offset: u64 },

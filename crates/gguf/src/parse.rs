@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::cursor::Cursor;
+use crate::cursor::{Cursor, PREALLOC_CAP};
 use crate::error::ErrorKind;
 use crate::types::GgmlType;
 use crate::value::{MetadataArray, MetadataValue, ValueType};
@@ -89,10 +89,11 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, ErrorKind> {
     c.check_count(kv_count, MIN_KV_BYTES, "metadata entries", &|| "metadata entry count".into())?;
     c.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, "tensor infos", &|| "tensor count".into())?;
 
-    let mut metadata = Vec::with_capacity(kv_count as usize);
-    let mut metadata_index = HashMap::with_capacity(kv_count as usize);
+    let reserve = kv_count.min(PREALLOC_CAP) as usize;
+    let mut metadata = Vec::with_capacity(reserve);
+    let mut metadata_index = HashMap::with_capacity(reserve);
     for i in 0..kv_count {
-        let key = c.string(&|| format!("key of metadata entry {i}"))?;
+        let key = c.string(&|| format!("key of metadata entry {i} of {kv_count}"))?;
         let type_id = c.u32(&|| format!("value type of metadata key '{key}'"))?;
         let value_type =
             ValueType::from_id(type_id).ok_or_else(|| ErrorKind::UnknownValueType { key: key.clone(), type_id })?;
@@ -110,11 +111,11 @@ pub fn parse(bytes: &[u8]) -> Result<Layout, ErrorKind> {
         Some(other) => return Err(ErrorKind::AlignmentType { found: other.type_description() }),
     };
 
-    c.check_count(tensor_count, MIN_TENSOR_INFO_BYTES, "tensor infos", &|| "tensor count".into())?;
-    let mut tensors = Vec::with_capacity(tensor_count as usize);
-    let mut tensor_index = HashMap::with_capacity(tensor_count as usize);
+    let reserve = tensor_count.min(PREALLOC_CAP) as usize;
+    let mut tensors = Vec::with_capacity(reserve);
+    let mut tensor_index = HashMap::with_capacity(reserve);
     for i in 0..tensor_count {
-        let info = read_tensor_info(&mut c, i, alignment)?;
+        let info = read_tensor_info(&mut c, i, tensor_count, alignment)?;
         if tensor_index.insert(info.name.clone(), tensors.len()).is_some() {
             return Err(ErrorKind::DuplicateTensor { tensor: info.name });
         }
@@ -181,14 +182,14 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<MetadataArray, 
         ValueType::I64 => MetadataArray::I64(fixed(c, n, &what, i64::from_le_bytes)?),
         ValueType::F64 => MetadataArray::F64(fixed(c, n, &what, f64::from_le_bytes)?),
         ValueType::String => {
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(PREALLOC_CAP as usize));
             for i in 0..n {
-                items.push(c.string(&|| format!("element {i} of array in metadata key '{key}'"))?);
+                items.push(c.string(&|| format!("element {i} of {n} of array in metadata key '{key}'"))?);
             }
             MetadataArray::String(items)
         }
         ValueType::Array => {
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(PREALLOC_CAP as usize));
             for _ in 0..n {
                 items.push(read_array(c, key, depth + 1)?);
             }
@@ -197,9 +198,9 @@ fn read_array(c: &mut Cursor, key: &str, depth: usize) -> Result<MetadataArray, 
     })
 }
 
-fn read_tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo, ErrorKind> {
-    let name = c.string(&|| format!("name of tensor info {i}"))?;
-    let what = || format!("tensor info {i} ('{name}')");
+fn read_tensor_info(c: &mut Cursor, i: u64, count: u64, alignment: u64) -> Result<TensorInfo, ErrorKind> {
+    let name = c.string(&|| format!("name of tensor info {i} of {count}"))?;
+    let what = || format!("tensor info {i} of {count} ('{name}')");
     let n_dims = c.u32(&what)?;
     if n_dims as usize > MAX_DIMS {
         return Err(ErrorKind::bad_tensor(&name, format!("{n_dims} dimensions; ggml tensors have at most {MAX_DIMS}")));
@@ -223,7 +224,7 @@ fn read_tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo
     let ggml_type =
         GgmlType::from_id(type_id).map_err(|problem| ErrorKind::TensorType { tensor: name.clone(), problem })?;
     let ne0 = dims.first().copied().unwrap_or(1);
-    if ne0 % ggml_type.block_size() != 0 {
+    if !ne0.is_multiple_of(ggml_type.block_size()) {
         return Err(ErrorKind::bad_tensor(
             &name,
             format!(
@@ -236,7 +237,7 @@ fn read_tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo
     let size = ggml_type.tensor_bytes(&dims).ok_or_else(|| {
         ErrorKind::bad_tensor(&name, format!("{ggml_type} tensor of dimensions {dims:?}: byte size overflows 64 bits"))
     })?;
-    if offset % alignment != 0 {
+    if !offset.is_multiple_of(alignment) {
         return Err(ErrorKind::bad_tensor(
             &name,
             format!("data offset {offset} is not a multiple of the alignment {alignment}"),

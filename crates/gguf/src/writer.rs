@@ -58,6 +58,12 @@ impl<'a> GgufWriter<'a> {
         self
     }
 
+    /// Removes a metadata key (no effect if absent).
+    pub fn remove(&mut self, key: &str) -> &mut Self {
+        self.metadata.retain(|(k, _)| k != key);
+        self
+    }
+
     /// Sets `general.alignment` (must be a power of two; checked when writing).
     pub fn set_alignment(&mut self, alignment: u32) -> &mut Self {
         self.set(ALIGNMENT_KEY, alignment)
@@ -234,9 +240,14 @@ impl<W: Write> Write for Counting<'_, W> {
 }
 
 fn pad<W: Write>(w: &mut Counting<W>, alignment: u64) -> io::Result<()> {
-    let target = w.written.div_ceil(alignment) * alignment;
-    let zeros = vec![0u8; (target - w.written) as usize];
-    w.write_all(&zeros)
+    const ZEROS: [u8; 4096] = [0; 4096];
+    let mut left = w.written.div_ceil(alignment) * alignment - w.written;
+    while left > 0 {
+        let n = left.min(ZEROS.len() as u64);
+        w.write_all(&ZEROS[..n as usize])?;
+        left -= n;
+    }
+    Ok(())
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {

@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// List the GPU adapters with their backend, type, limits and features.
     Adapters(commands::adapters::Args),
+    /// Show a GGUF model's metadata, RWKV-7 hyperparameters and tensors (and why it is not loadable, if so).
+    Info(commands::info::Args),
     /// Print the token ids of a text as JSON (built-in World vocabulary, or a model's).
     Tokenize(commands::tokenize::Args),
     /// Write a synthetic RWKV-7 GGUF of an official size or any shape (random weights, for tests and benchmarks).
@@ -36,6 +38,7 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Adapters(a) => commands::adapters::run(&cli.device, a),
+        Command::Info(a) => commands::info::run(a),
         Command::Tokenize(a) => commands::tokenize::run(a),
         Command::Synth(a) => commands::synth::run(a),
     }

@@ -1,3 +1,4 @@
 pub mod adapters;
+pub mod info;
 pub mod synth;
 pub mod tokenize;

@@ -1,0 +1,86 @@
+//! [`ModelFile`]: an RWKV-7 GGUF opened, its hyperparameters read and every tensor checked; tensors are
+//! borrowed from the memory map.
+
+use std::path::Path;
+
+use gguf_file::{GgmlType, GgufFile, MetadataValue};
+
+use crate::error::ModelError;
+use crate::hparams::HParams;
+use crate::tensors::{unsupported, validate_tensors};
+
+/// A validated RWKV-7 model file.
+#[derive(Debug)]
+pub struct ModelFile {
+    gguf: GgufFile,
+    hparams: HParams,
+}
+
+/// One tensor of a [`ModelFile`]: raw bytes straight from the file.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorRef<'a> {
+    pub name: &'a str,
+    pub dtype: GgmlType,
+    /// Dimensions in ggml order (`ne[0]` fastest): a matrix `[K, M]` is M rows of K values.
+    pub shape: &'a [u64],
+    pub bytes: &'a [u8],
+}
+
+impl TensorRef<'_> {
+    /// Number of elements.
+    pub fn n_elements(&self) -> u64 {
+        self.shape.iter().product()
+    }
+}
+
+impl ModelFile {
+    /// Opens (memory-maps) an RWKV-7 GGUF and validates it: GGUF structure, architecture,
+    /// hyperparameters against tensor shapes, the full tensor table, and tensor types.
+    pub fn open(path: impl AsRef<Path>) -> Result<ModelFile, ModelError> {
+        Self::from_gguf(GgufFile::open(path)?)
+    }
+
+    /// Validates an already parsed GGUF file as an RWKV-7 model.
+    pub fn from_gguf(gguf: GgufFile) -> Result<ModelFile, ModelError> {
+        let hparams = HParams::from_gguf(&gguf)?;
+        validate_tensors(&gguf, &hparams)?;
+        Ok(ModelFile { gguf, hparams })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.gguf.path()
+    }
+
+    pub fn hparams(&self) -> &HParams {
+        &self.hparams
+    }
+
+    /// The underlying GGUF file (all metadata and tensor infos).
+    pub fn gguf(&self) -> &GgufFile {
+        &self.gguf
+    }
+
+    /// A metadata value.
+    pub fn metadata(&self, key: &str) -> Option<&MetadataValue> {
+        self.gguf.metadata(key)
+    }
+
+    /// The tensor `name`, borrowed from the file.
+    pub fn tensor(&self, name: &str) -> Result<TensorRef<'_>, ModelError> {
+        let t = self
+            .gguf
+            .tensor(name)
+            .ok_or_else(|| ModelError::MissingTensor { path: self.path().to_path_buf(), tensor: name.to_string() })?;
+        Ok(TensorRef { name: &t.info.name, dtype: t.info.ggml_type, shape: &t.info.dims, bytes: t.data })
+    }
+
+    /// The tensor `name` as f32 values (row-major in ggml order), dequantizing F16 and Q8_0
+    /// (Q8_0: value = f16 scale × i8 quant, per block of 32).
+    pub fn tensor_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
+        let t = self.tensor(name)?;
+        if !t.dtype.is_supported() {
+            return Err(unsupported(&self.gguf, name, t.dtype));
+        }
+        gguf_file::to_f32(t.dtype, t.bytes).ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
+    }
+}

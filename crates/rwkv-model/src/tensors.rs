@@ -1,0 +1,146 @@
+//! The tensors of an RWKV-7 GGUF (spec §2): names, expected shapes (ggml `ne` order) and the types each may
+//! have, and the check of a file against that table.
+
+use gguf_file::{GgmlType, GgufFile, TensorInfo};
+
+use crate::error::{shape_string, ModelError};
+use crate::hparams::HParams;
+
+/// What a tensor is used for, which decides the types it may have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorRole {
+    /// A 2-D weight matrix used in a matrix-vector product: F32, F16 or Q8_0, kept in that format.
+    Matrix,
+    /// A vector (or the stacked token-shift mixes): any supported type, upcast to f32 at load.
+    Vector,
+    /// Layer 0's `time_mix_v0/v1/v2`: written by the converter as copies of `a0/a1/a2` and never used.
+    /// Accepted with any shape and type, or absent.
+    Placeholder,
+}
+
+/// One row of the expected tensor table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedTensor {
+    pub name: String,
+    /// Expected dimensions, ggml order (`ne[0]` fastest). Trailing 1s are not significant.
+    pub ne: Vec<u64>,
+    pub role: TensorRole,
+}
+
+/// `blk.{layer}.{suffix}`.
+pub fn blk(layer: usize, suffix: &str) -> String {
+    format!("blk.{layer}.{suffix}")
+}
+
+/// Every tensor an RWKV-7 GGUF with these hyperparameters holds, in a stable order: the model-level
+/// tensors, then each layer's.
+pub fn expected_tensors(hp: &HParams) -> Vec<ExpectedTensor> {
+    use TensorRole::{Matrix, Placeholder, Vector};
+    let (c, v, f) = (hp.n_embd as u64, hp.vocab as u64, hp.ffn as u64);
+    let (dw, da, dv, dg) = (hp.d_w as u64, hp.d_a as u64, hp.d_v as u64, hp.d_g as u64);
+    let mut out = Vec::new();
+    let mut add = |name: String, ne: &[u64], role| out.push(ExpectedTensor { name, ne: ne.to_vec(), role });
+    add("token_embd.weight".into(), &[c, v], Matrix);
+    add("token_embd_norm.weight".into(), &[c], Vector);
+    add("token_embd_norm.bias".into(), &[c], Vector);
+    add("output_norm.weight".into(), &[c], Vector);
+    add("output_norm.bias".into(), &[c], Vector);
+    add("output.weight".into(), &[c, v], Matrix);
+    for l in 0..hp.n_layer {
+        let b = |s: &str| blk(l, s);
+        for norm in ["attn_norm", "attn_norm_2", "time_mix_ln"] {
+            add(b(&format!("{norm}.weight")), &[c], Vector);
+            add(b(&format!("{norm}.bias")), &[c], Vector);
+        }
+        add(b("time_mix_lerp_fused.weight"), &[c, 1, 1, 6], Vector);
+        add(b("time_mix_w0.weight"), &[c], Vector);
+        add(b("time_mix_w1.weight"), &[c, dw], Matrix);
+        add(b("time_mix_w2.weight"), &[dw, c], Matrix);
+        add(b("time_mix_a0.weight"), &[c], Vector);
+        add(b("time_mix_a1.weight"), &[c, da], Matrix);
+        add(b("time_mix_a2.weight"), &[da, c], Matrix);
+        if l == 0 {
+            // The converter's copies of a0/a1/a2.
+            add(b("time_mix_v0.weight"), &[c], Placeholder);
+            add(b("time_mix_v1.weight"), &[c, da], Placeholder);
+            add(b("time_mix_v2.weight"), &[da, c], Placeholder);
+        } else {
+            add(b("time_mix_v0.weight"), &[c], Vector);
+            add(b("time_mix_v1.weight"), &[c, dv], Matrix);
+            add(b("time_mix_v2.weight"), &[dv, c], Matrix);
+        }
+        add(b("time_mix_g1.weight"), &[c, dg], Matrix);
+        add(b("time_mix_g2.weight"), &[dg, c], Matrix);
+        add(b("time_mix_k_k.weight"), &[c], Vector);
+        add(b("time_mix_k_a.weight"), &[c], Vector);
+        add(b("time_mix_r_k.weight"), &[c], Vector);
+        for m in ["receptance", "key", "value", "output"] {
+            add(b(&format!("time_mix_{m}.weight")), &[c, c], Matrix);
+        }
+        add(b("channel_mix_lerp_k.weight"), &[c], Vector);
+        add(b("channel_mix_key.weight"), &[c, f], Matrix);
+        add(b("channel_mix_value.weight"), &[f, c], Matrix);
+    }
+    out
+}
+
+/// Dimensions padded with trailing 1s to 4, so that `[C]` and `[C, 1, 1]` compare equal as in ggml.
+fn ne4(ne: &[u64]) -> Vec<u64> {
+    let mut v = ne.to_vec();
+    v.resize(4.max(ne.len()), 1);
+    v
+}
+
+/// Checks `file` against [`expected_tensors`]: every expected tensor present (placeholders optional) with
+/// its shape and a type its role allows, and no other tensor.
+pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError> {
+    let path = || file.path().to_path_buf();
+    let expected = expected_tensors(hp);
+    for e in &expected {
+        let Some(t) = file.tensor(&e.name) else {
+            if e.role == TensorRole::Placeholder {
+                continue;
+            }
+            return Err(ModelError::MissingTensor { path: path(), tensor: e.name.clone() });
+        };
+        if e.role == TensorRole::Placeholder {
+            continue;
+        }
+        if ne4(&t.info.dims) != ne4(&e.ne) {
+            return Err(ModelError::WrongShape {
+                path: path(),
+                tensor: e.name.clone(),
+                expected: shape_string(&e.ne),
+                found: shape_string(&t.info.dims),
+            });
+        }
+        check_type(file, t.info)?;
+    }
+    let known: std::collections::HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
+    if let Some(extra) = file.tensor_infos().iter().find(|t| !known.contains(t.name.as_str())) {
+        let hint = if extra.name.starts_with("blk.") {
+            " (not a tensor of an RWKV-7 block)".to_string()
+        } else {
+            String::new()
+        };
+        return Err(ModelError::UnexpectedTensor { path: path(), tensor: extra.name.clone(), hint });
+    }
+    Ok(())
+}
+
+/// Refuses a tensor whose type the engine cannot compute with.
+pub(crate) fn check_type(file: &GgufFile, info: &TensorInfo) -> Result<(), ModelError> {
+    if info.ggml_type.is_supported() {
+        return Ok(());
+    }
+    Err(unsupported(file, &info.name, info.ggml_type))
+}
+
+pub(crate) fn unsupported(file: &GgufFile, tensor: &str, ty: GgmlType) -> ModelError {
+    ModelError::UnsupportedType {
+        path: file.path().to_path_buf(),
+        tensor: tensor.to_string(),
+        ggml_type: ty.name(),
+        id: ty.id(),
+    }
+}
