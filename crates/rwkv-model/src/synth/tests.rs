@@ -8,6 +8,7 @@ use gguf_file::{to_f32, GgmlType, GgufFile, MetadataValue};
 
 use super::*;
 use crate::tokenizer::{world_tokens, Tokenizer};
+use crate::{HParams, ModelFile};
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
 
@@ -87,6 +88,24 @@ fn tiny_models_of_each_type_read_back() {
     for file_type in [SynthType::F32, SynthType::F16, SynthType::Q8_0] {
         let tmp = TempFile::new(&format!("tiny-{file_type}"));
         let summary = synth(&tmp.0, shape, file_type, 7, 3);
+        // The model-file loader accepts it (architecture, hyperparameters, full tensor table, types).
+        let model = ModelFile::open(&tmp.0).unwrap_or_else(|e| panic!("{file_type}: {e}"));
+        let want = HParams {
+            n_layer: 2,
+            n_embd: 64,
+            head_size: 64,
+            n_head: 1,
+            ffn: 200,
+            vocab: 65536,
+            d_w: 32,
+            d_a: 16,
+            d_v: 8,
+            d_g: 24,
+            ln_eps: 1e-5,
+        };
+        assert_eq!(model.hparams(), &want);
+        assert!(Tokenizer::from_gguf(model.gguf()).unwrap() == Tokenizer::world());
+        drop(model);
         let file = GgufFile::open(&tmp.0).unwrap();
         assert_eq!(summary.file_bytes, file.file_len());
         assert_eq!(summary.tensors, file.tensor_infos().len());

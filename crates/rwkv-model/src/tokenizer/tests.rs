@@ -209,14 +209,15 @@ fn encode_throughput() {
 /// The tokenizer built from the golden GGUF's own `tokenizer.ggml.*` arrays is the built-in one.
 #[test]
 fn golden_gguf_tokenizer_equals_world() {
-    use gguf_file::{GgufFile, MetadataValue};
+    use gguf_file::MetadataValue;
     for name in ["model-f16.gguf", "model-q8_0.gguf"] {
-        let file = GgufFile::open(format!("{GOLDEN}/{name}")).unwrap();
+        let model = crate::ModelFile::open(format!("{GOLDEN}/{name}")).unwrap();
+        let file = model.gguf();
         let array = |key: &str| file.metadata(key).and_then(MetadataValue::as_array).unwrap().clone();
         let types = array("tokenizer.ggml.token_type");
         let types: Vec<i32> = (0..types.len()).map(|i| types.get(i).and_then(|v| v.as_i64()).unwrap() as i32).collect();
         assert_eq!(types, world_token_types(), "{name}: derived World token types");
-        let tok = Tokenizer::from_gguf(&file).unwrap();
+        let tok = Tokenizer::from_gguf(file).unwrap();
         assert!(&tok == world(), "{name}");
         check_golden_cases(&tok);
     }
