@@ -21,6 +21,10 @@ enum Command {
     Adapters(commands::adapters::Args),
     /// Show a GGUF model's metadata, RWKV-7 hyperparameters and tensors (and why it is not loadable, if so).
     Info(commands::info::Args),
+    /// Print the token ids of a text as JSON (built-in World vocabulary, or a model's).
+    Tokenize(commands::tokenize::Args),
+    /// Write a synthetic RWKV-7 GGUF of an official size or any shape (random weights, for tests and benchmarks).
+    Synth(commands::synth::Args),
 }
 
 fn main() {
@@ -35,5 +39,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Adapters(a) => commands::adapters::run(&cli.device, a),
         Command::Info(a) => commands::info::run(a),
+        Command::Tokenize(a) => commands::tokenize::run(a),
+        Command::Synth(a) => commands::synth::run(a),
     }
 }

@@ -1,11 +1,16 @@
-//! RWKV-7: GGUF model files (hyperparameters, tensor table, validation), the CPU reference
-//! forward pass, and the GPU forward pass assembled from kernels.
+//! RWKV-7: GGUF model files (hyperparameters, tensor table, validation), the World tokenizer,
+//! synthetic models, the CPU reference forward pass, and the GPU forward pass assembled from
+//! kernels.
 
 // Model files: errors, hyperparameters, the tensor table, validated access.
 pub mod error;
 pub mod hparams;
 pub mod model_file;
 pub mod tensors;
+
+// Text: the World tokenizer. Test and benchmark models: the synthetic generator.
+pub mod synth;
+pub mod tokenizer;
 
 pub use error::ModelError;
 pub use hparams::HParams;

@@ -1,2 +1,4 @@
 pub mod adapters;
 pub mod info;
+pub mod synth;
+pub mod tokenize;
