@@ -13,6 +13,7 @@ pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
 pub mod relu_sq;
+pub mod sample;
 pub mod softmax;
 pub mod token_shift;
 
@@ -75,6 +76,7 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         copy::KERNEL,
         softmax::KERNEL,
         argmax::KERNEL,
+        sample::KERNEL,
         token_shift::KERNEL,
         ln_shift::KERNEL,
     ]
