@@ -95,7 +95,7 @@ impl Embedding {
         eps: f32,
         max_binding: u64,
     ) -> crate::Result<Self> {
-        crate::check_shape("embedding", "C", c, c > 0 && (format != TableFormat::Q8_0 || c % 32 == 0))?;
+        crate::check_shape("embedding", "C", c, c > 0 && (format != TableFormat::Q8_0 || c.is_multiple_of(32)))?;
         crate::check_shape("embedding", "V", v, v > 0)?;
         let (v64, c64) = (v as u64, c as u64);
         let align = gpu.caps().limits.min_storage_buffer_offset_alignment as u64;
@@ -180,7 +180,7 @@ impl Embedding {
         crate::check_len("embedding", "bias", bias.size, row_bytes)?;
         crate::check_len("embedding", "x", x.size, x_bytes)?;
         let align = gpu.caps().limits.min_storage_buffer_offset_alignment as u64;
-        if table.offset % align != 0 {
+        if !table.offset.is_multiple_of(align) {
             return Err(crate::KernelError::Shape {
                 kernel: "embedding",
                 what: "table offset",
