@@ -6,12 +6,14 @@
 //! policy; weights too large for one binding are split into row blocks.
 
 mod forward;
+mod generator;
 mod linear;
 mod model;
 mod scratch;
 mod state;
 mod weights;
 
+pub use generator::{Generator, SamplerConfig};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use weights::LoadProgress;
