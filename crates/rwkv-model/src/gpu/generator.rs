@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::sync::mpsc;
 
-use gpu_core::{wgpu, GpuBuffer};
+use gpu_core::{wgpu, GpuBuffer, RecorderStats};
 use kernels::sample::{initial_state, SampleBuffers, SampleParams};
 
 use crate::gpu::state::State;
@@ -87,6 +87,7 @@ pub struct Generator<'m> {
     spare: Vec<wgpu::Buffer>,
     lookahead: usize,
     started: bool,
+    last_step: RecorderStats,
 }
 
 impl Model {
@@ -119,6 +120,7 @@ impl Model {
             spare: Vec::new(),
             lookahead,
             started: false,
+            last_step: RecorderStats::default(),
         })
     }
 }
@@ -157,6 +159,7 @@ impl Generator<'_> {
         // The staging copy comes after the pass: one compute pass per token.
         let token = &s.tokens;
         rec.copy_to_raw(token, 0, &staging, 0, 4);
+        self.last_step = rec.stats();
         let submission = rec.submit();
         let (tx, rx) = mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -218,6 +221,12 @@ impl Generator<'_> {
         p.staging.unmap();
         self.spare.push(p.staging);
         Ok(token)
+    }
+
+    /// What the last recorded step contained (dispatches, compute passes, copies); a decode
+    /// step after the first [`Self::next`]. Each step is one submission.
+    pub fn step_stats(&self) -> RecorderStats {
+        self.last_step
     }
 
     /// Steps queued on the GPU beyond the tokens returned so far (they have advanced the
