@@ -16,8 +16,12 @@ use support as golden;
 #[test]
 fn synthetic_0_1b_q8_0_runs_on_the_gpu_and_matches_the_cpu_reference() {
     let path = std::env::temp_dir().join(format!("rwkv-synth-0.1b-{}.gguf", std::process::id()));
-    let config =
-        SynthConfig { shape: ModelShape::official("0.1b").unwrap(), file_type: SynthType::Q8_0, seed: 3, threads: None };
+    let config = SynthConfig {
+        shape: ModelShape::official("0.1b").unwrap(),
+        file_type: SynthType::Q8_0,
+        seed: 3,
+        threads: None,
+    };
     write_synthetic_model(&path, &config, &mut |_| {}).unwrap();
     let file = ModelFile::open(&path).unwrap();
     std::fs::remove_file(&path).ok();
