@@ -130,7 +130,8 @@ pub fn check_bindings(k: &KernelSource) -> Result<Vec<String>> {
             if f16 { "has" } else { "lacks" }
         ));
     }
-    let subgroups = k.wgsl.contains("subgroup");
+    // Subgroup builtins in code (comments stripped): `subgroupAdd`, `subgroupShuffleXor`, ...
+    let subgroups = k.wgsl.lines().map(|l| l.split("//").next().unwrap_or("")).any(|l| l.contains("subgroup"));
     if subgroups != k.needs.subgroups {
         problems.push(format!(
             "{}: needs.subgroups is {} but the shader {} subgroup operations",
