@@ -155,6 +155,11 @@ impl Linear {
         }
     }
 
+    /// Bytes of its weight buffers.
+    pub fn bytes(&self) -> u64 {
+        self.units.iter().flat_map(|u| &u.weights).map(GpuBuffer::size).sum()
+    }
+
     /// Number of dispatches one token costs.
     pub fn dispatches(&self) -> usize {
         self.units.iter().map(|u| u.weights.len()).sum()
