@@ -213,17 +213,27 @@ fn synthetic_model(spec: &str, file_type: SynthType) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Groups the timer's rows by kernel name (the pipeline label up to its override constants), largest first.
 fn kernel_rows(times: Vec<KernelTime>) -> Vec<KernelRow> {
     let total: f64 = times.iter().map(|t| t.total_ns).sum();
-    times
-        .into_iter()
-        .map(|t| KernelRow {
-            share: if total > 0.0 { t.total_ns / total } else { 0.0 },
-            total_us: t.total_ns / 1e3,
-            dispatches: t.dispatches,
-            kernel: t.kernel,
-        })
-        .collect()
+    let mut rows: Vec<KernelRow> = Vec::new();
+    for t in times {
+        let name = t.kernel.split('[').next().unwrap_or(&t.kernel).to_string();
+        match rows.iter_mut().find(|r| r.kernel == name) {
+            Some(r) => {
+                r.dispatches += t.dispatches;
+                r.total_us += t.total_ns / 1e3;
+            }
+            None => {
+                rows.push(KernelRow { kernel: name, dispatches: t.dispatches, total_us: t.total_ns / 1e3, share: 0.0 })
+            }
+        }
+    }
+    for r in &mut rows {
+        r.share = if total > 0.0 { r.total_us * 1e3 / total } else { 0.0 };
+    }
+    rows.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
+    rows
 }
 
 fn work(model: &Model, layers: usize) -> Work {
