@@ -7,7 +7,7 @@ use crate::sampling::SamplerConfig;
 #[derive(Args, Clone, Debug)]
 pub struct SamplingArgs {
     /// Softmax temperature; 0 = greedy.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
     /// Nucleus sampling: keep the most likely tokens up to this cumulative probability (0..1).
     #[arg(long)]
@@ -16,10 +16,10 @@ pub struct SamplingArgs {
     #[arg(long)]
     pub top_k: Option<u32>,
     /// Subtracted from the logit of every token already generated.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub presence_penalty: Option<f32>,
     /// Subtracted once more per (decayed) occurrence of a generated token.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub frequency_penalty: Option<f32>,
     /// Multiplies the occurrence counts after every token (0.996: half-life about 173 tokens).
     #[arg(long)]
