@@ -101,6 +101,14 @@ impl<'g> Recorder<'g> {
         self.stats.copies += 1;
     }
 
+    /// Like [`Recorder::copy`], into a raw wgpu buffer (e.g. a mappable staging buffer).
+    pub fn copy_to_raw(&mut self, src: &GpuBuffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, size: u64) {
+        self.end_pass();
+        let enc = self.encoder.as_mut().expect("recorder already submitted");
+        enc.copy_buffer_to_buffer(src.raw(), src_offset, dst, dst_offset, size);
+        self.stats.copies += 1;
+    }
+
     pub fn stats(&self) -> RecorderStats {
         self.stats
     }

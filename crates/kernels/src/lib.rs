@@ -18,6 +18,7 @@ pub mod matmul;
 pub mod matvec;
 pub mod projection;
 pub mod relu_sq;
+pub mod sample;
 pub mod softmax;
 pub mod time_mix;
 pub mod token_shift;
@@ -88,6 +89,7 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         copy::KERNEL,
         softmax::KERNEL,
         argmax::KERNEL,
+        sample::KERNEL,
         token_shift::KERNEL,
         ln_shift::KERNEL,
     ]

@@ -17,6 +17,7 @@ mod tests;
 
 use std::sync::Arc;
 
+use crate::formats::WeightFormat;
 use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder, RowSplit};
 
 pub use reference::embedding;
@@ -36,36 +37,16 @@ pub const KERNEL: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
 
-/// How the embedding table is stored on the GPU (the layouts of `common.wgsl`; the `DTYPE`
-/// ids match `formats::WeightFormat::shader_id`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TableFormat {
-    F32,
-    F16,
-    Q8_0,
-}
-
-impl TableFormat {
-    fn shader_id(self) -> u32 {
-        match self {
-            TableFormat::F32 => 0,
-            TableFormat::F16 => 1,
-            TableFormat::Q8_0 => 2,
-        }
-    }
-
-    /// Bytes of the GPU layout of a `v` x `c` table.
-    pub fn table_bytes(self, v: u64, c: u64) -> u64 {
-        let n = v * c;
-        match self {
-            TableFormat::F32 => n * 4,
-            TableFormat::F16 => n.div_ceil(2) * 4,
-            TableFormat::Q8_0 => (n / 4 + (n / 32).div_ceil(2)) * 4,
-        }
+/// Bytes of a packed `v` x `c` table (without the 16-byte padding of the packers).
+fn table_bytes(format: WeightFormat, v: u64, c: u64) -> u64 {
+    let n = v * c;
+    match format {
+        WeightFormat::F32 => n * 4,
+        WeightFormat::F16 => n.div_ceil(2) * 4,
+        WeightFormat::Q8_0 => (n / 4 + (n / 32).div_ceil(2)) * 4,
     }
 }
 
-/// One row part of the table: its pipeline and the byte ranges (relative to the table) bound.
 struct Part {
     pipeline: Arc<Pipeline>,
     table: (u64, u64),
@@ -75,13 +56,13 @@ struct Part {
 /// Embedding + ln0 for a `v` x `c` table.
 pub struct Embedding {
     parts: Vec<Part>,
-    format: TableFormat,
+    format: WeightFormat,
     v: u32,
     c: u32,
 }
 
 impl Embedding {
-    pub fn new(gpu: &Gpu, format: TableFormat, v: u32, c: u32, eps: f32) -> crate::Result<Self> {
+    pub fn new(gpu: &Gpu, format: WeightFormat, v: u32, c: u32, eps: f32) -> crate::Result<Self> {
         let max = gpu.caps().limits.max_storage_buffer_binding_size;
         Self::with_max_binding(gpu, format, v, c, eps, max)
     }
@@ -89,20 +70,20 @@ impl Embedding {
     /// As [`Embedding::new`], splitting the table into parts of at most `max_binding` bytes.
     pub fn with_max_binding(
         gpu: &Gpu,
-        format: TableFormat,
+        format: WeightFormat,
         v: u32,
         c: u32,
         eps: f32,
         max_binding: u64,
     ) -> crate::Result<Self> {
-        crate::check_shape("embedding", "C", c, c > 0 && (format != TableFormat::Q8_0 || c % 32 == 0))?;
+        crate::check_shape("embedding", "C", c, c > 0 && (format != WeightFormat::Q8_0 || c.is_multiple_of(32)))?;
         crate::check_shape("embedding", "V", v, v > 0)?;
         let (v64, c64) = (v as u64, c as u64);
         let align = gpu.caps().limits.min_storage_buffer_offset_alignment as u64;
         let row_bytes = match format {
-            TableFormat::F32 => 4 * c64,
-            TableFormat::F16 => 2 * c64,
-            TableFormat::Q8_0 => c64,
+            WeightFormat::F32 => 4 * c64,
+            WeightFormat::F16 => 2 * c64,
+            WeightFormat::Q8_0 => c64,
         };
         let split = RowSplit::new(v64, row_bytes, max_binding, align).ok_or(crate::KernelError::Shape {
             kernel: "embedding",
@@ -117,7 +98,7 @@ impl Embedding {
             let table = (first * row_bytes, (rows * row_bytes).next_multiple_of(4));
             // Q8_0 scales: the part's first scale sits at half `first * c / 32` after the quants;
             // bind from the aligned byte at or below it.
-            let (scales, half0) = if format == TableFormat::Q8_0 {
+            let (scales, half0) = if format == WeightFormat::Q8_0 {
                 let start = quant_bytes + first * c64 / 32 * 2;
                 let bound = start - start % align;
                 let end = (start + rows * c64 / 32 * 2).next_multiple_of(4);
@@ -175,12 +156,12 @@ impl Embedding {
         let row_bytes = self.c as u64 * 4;
         let x_bytes = rows as u64 * row_bytes;
         crate::check_len("embedding", "tokens", tokens.size, rows as u64 * 4)?;
-        crate::check_len("embedding", "table", table.size, self.format.table_bytes(self.v as u64, self.c as u64))?;
+        crate::check_len("embedding", "table", table.size, table_bytes(self.format, self.v as u64, self.c as u64))?;
         crate::check_len("embedding", "weight", weight.size, row_bytes)?;
         crate::check_len("embedding", "bias", bias.size, row_bytes)?;
         crate::check_len("embedding", "x", x.size, x_bytes)?;
         let align = gpu.caps().limits.min_storage_buffer_offset_alignment as u64;
-        if table.offset % align != 0 {
+        if !table.offset.is_multiple_of(align) {
             return Err(crate::KernelError::Shape {
                 kernel: "embedding",
                 what: "table offset",

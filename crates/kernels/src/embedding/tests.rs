@@ -1,61 +1,23 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::formats;
 use crate::testing::{self, Tolerance};
 
 const EPS: f32 = 1e-5;
 
-/// Test-only packers for the GPU layouts (the crate's `formats` module, owned by another unit,
-/// replaces these once merged). Return the packed words and the dequantised values.
-mod pack {
-    use half::f16;
-
-    pub fn f32(values: &[f32]) -> (Vec<u32>, Vec<f32>) {
-        (values.iter().map(|v| v.to_bits()).collect(), values.to_vec())
-    }
-
-    pub fn f16(values: &[f32]) -> (Vec<u32>, Vec<f32>) {
-        let halves: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
-        let words = halves.chunks(2).map(|p| p[0] as u32 | (*p.get(1).unwrap_or(&0) as u32) << 16).collect();
-        (words, halves.iter().map(|&h| f16::from_bits(h).to_f32()).collect())
-    }
-
-    /// ggml's reference quantiser (d = absmax / 127 as f16, q = round(x / d)), then quants
-    /// (4 per word) followed by the scales (2 per word).
-    pub fn q8_0(values: &[f32]) -> (Vec<u32>, Vec<f32>) {
-        let mut quants = Vec::with_capacity(values.len());
-        let mut scales = Vec::new();
-        let mut deq = Vec::with_capacity(values.len());
-        for block in values.chunks(32) {
-            let amax = block.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-            let d = f16::from_f32(amax / 127.0);
-            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-            scales.push(d.to_bits());
-            for &v in block {
-                let q = (v * id).round() as i8;
-                quants.push(q as u8);
-                deq.push(q as f32 * d.to_f32());
-            }
-        }
-        let mut words: Vec<u32> = quants.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        words.extend(scales.chunks(2).map(|p| p[0] as u32 | (*p.get(1).unwrap_or(&0) as u32) << 16));
-        (words, deq)
-    }
-}
-
-fn packed(format: TableFormat, values: &[f32]) -> (Vec<u32>, Vec<f32>) {
-    match format {
-        TableFormat::F32 => pack::f32(values),
-        TableFormat::F16 => pack::f16(values),
-        TableFormat::Q8_0 => pack::q8_0(values),
-    }
+/// The GPU layout of `values` in `format` and the values it holds after rounding.
+fn packed(format: WeightFormat, values: &[f32]) -> (Vec<u32>, Vec<f32>) {
+    let bytes = formats::encode(format, values).unwrap();
+    let words = formats::pack_matrix(format, &bytes, 1, values.len()).unwrap();
+    (words, formats::dequantize(format, &bytes).unwrap())
 }
 
 /// Embeds `tokens` on the GPU with the table split into parts of at most `max_binding` bytes
 /// and checks every row against the reference (NaN rows for ids >= v).
 fn check(
     gpu: &Gpu,
-    format: TableFormat,
+    format: WeightFormat,
     v: usize,
     c: usize,
     tokens: &[u32],
@@ -105,8 +67,8 @@ fn split_limit(gpu: &Gpu, v: u64, row_bytes: u64, m: u64) -> u64 {
     row_bytes * block_rows * m.max(v.div_ceil(block_rows * 6))
 }
 
-fn format_strategy() -> impl Strategy<Value = TableFormat> {
-    prop_oneof![Just(TableFormat::F32), Just(TableFormat::F16), Just(TableFormat::Q8_0)]
+fn format_strategy() -> impl Strategy<Value = WeightFormat> {
+    prop_oneof![Just(WeightFormat::F32), Just(WeightFormat::F16), Just(WeightFormat::Q8_0)]
 }
 
 proptest! {
@@ -115,12 +77,12 @@ proptest! {
     fn matches_reference(format in format_strategy(), v in 1usize..300, c in testing::widths(),
                          ids in proptest::collection::vec(any::<u32>(), 1..6), bad in any::<bool>(),
                          split in 0u64..4, seed in any::<u64>()) {
-        let c = if format == TableFormat::Q8_0 { c.next_multiple_of(32) } else { c };
+        let c = if format == WeightFormat::Q8_0 { c.next_multiple_of(32) } else { c };
         let mut tokens: Vec<u32> = ids.iter().map(|&i| i % v as u32).collect();
         if bad {
             tokens[0] = v as u32 + ids[0] % 3;
         }
-        let row_bytes = match format { TableFormat::F32 => 4 * c, TableFormat::F16 => 2 * c, TableFormat::Q8_0 => c } as u64;
+        let row_bytes = match format { WeightFormat::F32 => 4 * c, WeightFormat::F16 => 2 * c, WeightFormat::Q8_0 => c } as u64;
         let max = (split > 0).then(|| split_limit(testing::gpu(), v as u64, row_bytes, split + 1));
         check(testing::gpu(), format, v, c, &tokens, max, seed)?;
     }
@@ -130,18 +92,18 @@ proptest! {
 fn splits_into_parts() {
     let gpu = testing::gpu();
     // 300 rows of 64 F32 values in parts of 50 rows: 6 dispatches; tokens in first, middle, last.
-    let parts = check(gpu, TableFormat::F32, 300, 64, &[0, 299, 150, 7, 300, 49, 50], Some(50 * 256), 1).unwrap();
+    let parts = check(gpu, WeightFormat::F32, 300, 64, &[0, 299, 150, 7, 300, 49, 50], Some(50 * 256), 1).unwrap();
     assert_eq!(parts, 6);
     let parts =
-        check(gpu, TableFormat::Q8_0, 300, 64, &[299, 0, 1000, 131], Some(split_limit(gpu, 300, 64, 3)), 2).unwrap();
+        check(gpu, WeightFormat::Q8_0, 300, 64, &[299, 0, 1000, 131], Some(split_limit(gpu, 300, 64, 3)), 2).unwrap();
     assert!(parts > 1);
 }
 
 #[test]
 fn model_sizes() {
     // A full 65536-token vocabulary (narrow rows), and real row widths under default limits.
-    check(testing::gpu(), TableFormat::Q8_0, 65536, 32, &[0, 65535, 12345, 65536], None, 3).unwrap();
-    for format in [TableFormat::F32, TableFormat::F16, TableFormat::Q8_0] {
+    check(testing::gpu(), WeightFormat::Q8_0, 65536, 32, &[0, 65535, 12345, 65536], None, 3).unwrap();
+    for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8_0] {
         check(testing::gpu_default_limits(), format, 40, 2560, &[39, 0, 17], None, 4).unwrap();
     }
 }
@@ -149,10 +111,10 @@ fn model_sizes() {
 #[test]
 fn rejects_bad_shapes() {
     let gpu = testing::gpu();
-    assert!(Embedding::new(gpu, TableFormat::Q8_0, 10, 48, EPS).is_err());
-    assert!(Embedding::new(gpu, TableFormat::F32, 0, 48, EPS).is_err());
-    assert!(Embedding::with_max_binding(gpu, TableFormat::F32, 10, 64, EPS, 100).is_err());
-    let k = Embedding::new(gpu, TableFormat::F32, 10, 8, EPS).unwrap();
+    assert!(Embedding::new(gpu, WeightFormat::Q8_0, 10, 48, EPS).is_err());
+    assert!(Embedding::new(gpu, WeightFormat::F32, 0, 48, EPS).is_err());
+    assert!(Embedding::with_max_binding(gpu, WeightFormat::F32, 10, 64, EPS, 100).is_err());
+    let k = Embedding::new(gpu, WeightFormat::F32, 10, 8, EPS).unwrap();
     let small = gpu.buffer("small", 4 * 8).unwrap();
     let mut rec = gpu.recorder();
     assert!(k.record(gpu, &mut rec, 1, small.all(), small.all(), small.all(), small.all(), small.all()).is_err());

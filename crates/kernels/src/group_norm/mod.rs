@@ -40,7 +40,7 @@ pub struct GroupNorm {
 impl GroupNorm {
     pub fn new(gpu: &Gpu, c: u32, n: u32, eps: f32) -> crate::Result<Self> {
         crate::check_shape("group_norm", "N", n, n > 0)?;
-        crate::check_shape("group_norm", "C", c, c > 0 && c % n == 0)?;
+        crate::check_shape("group_norm", "C", c, c > 0 && c.is_multiple_of(n))?;
         let wg = crate::workgroup_size(gpu, n.next_power_of_two().min(256));
         let pipeline =
             gpu.pipeline(&KERNEL, &[("C", c as f64), ("N", n as f64), ("EPS", eps as f64), ("WG", wg as f64)])?;

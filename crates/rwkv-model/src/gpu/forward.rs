@@ -5,6 +5,7 @@ use gpu_core::{BufferRange, Gpu, Recorder};
 use kernels::embedding::Embedding;
 use kernels::layer_norm::LayerNorm;
 use kernels::ln_shift::LnShift;
+use kernels::sample::Sample;
 use kernels::time_mix::{LoraRanks, TimeMix, TimeMixLora, TimeMixShape};
 use kernels::token_shift::TokenShift;
 
@@ -25,6 +26,7 @@ pub struct Kernels {
     /// Index 0: layer 0 (writes v_first); index 1: the other layers.
     pub time_mix: [TimeMix; 2],
     pub time_mix_lora: [TimeMixLora; 2],
+    pub sample: Sample,
 }
 
 impl Kernels {
@@ -49,6 +51,7 @@ impl Kernels {
                 TimeMixLora::new(gpu, shape(true), ranks(true))?,
                 TimeMixLora::new(gpu, shape(false), ranks(false))?,
             ],
+            sample: Sample::new(gpu, hp.vocab as u32)?,
         })
     }
 }

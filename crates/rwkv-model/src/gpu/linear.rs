@@ -88,7 +88,6 @@ struct Unit {
 /// A linear layer ready to record.
 pub struct Linear {
     units: Vec<Unit>,
-    pub rows: u32,
 }
 
 impl Linear {
@@ -103,7 +102,6 @@ impl Linear {
             s.bias = p.bias;
             s
         };
-        let total_rows: u32 = parts.iter().map(|p| p.rows as u32).sum();
         // One packed, segmented dispatch where possible.
         if same && parts.len() > 1 {
             let mats: Vec<formats::MatrixBytes<'_>> =
@@ -120,7 +118,6 @@ impl Linear {
                         prefill: Matmul::new(gpu, &spec)?,
                         y_row: 0,
                     }],
-                    rows: total_rows,
                 });
             }
         }
@@ -144,7 +141,7 @@ impl Linear {
             units.push(Unit { weights, decode: Matvec::new(gpu, &spec)?, prefill: Matmul::new(gpu, &spec)?, y_row });
             y_row += rows as u32;
         }
-        Ok(Linear { units, rows: total_rows })
+        Ok(Linear { units })
     }
 
     /// The single packed weight buffer, when the layer is one unit of one block.
@@ -158,11 +155,6 @@ impl Linear {
     /// Bytes of its weight buffers.
     pub fn bytes(&self) -> u64 {
         self.units.iter().flat_map(|u| &u.weights).map(GpuBuffer::size).sum()
-    }
-
-    /// Number of dispatches one token costs.
-    pub fn dispatches(&self) -> usize {
-        self.units.iter().map(|u| u.weights.len()).sum()
     }
 
     /// Records `y = W·x` (or `y += W·x`) for `t` tokens. Segment outputs are mix-major: unit `u`

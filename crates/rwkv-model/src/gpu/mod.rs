@@ -6,6 +6,7 @@
 //! policy; weights too large for one binding are split into row blocks.
 
 mod forward;
+mod generator;
 mod linear;
 mod model;
 mod scratch;
@@ -13,6 +14,7 @@ mod state;
 mod stats;
 mod weights;
 
+pub use generator::{Generator, SamplerConfig};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use stats::ForwardCounters;

@@ -47,11 +47,11 @@ pub enum Logits {
 
 /// An RWKV-7 model on the GPU.
 pub struct Model {
-    gpu: Arc<Gpu>,
-    hp: HParams,
+    pub(crate) gpu: Arc<Gpu>,
+    pub(crate) hp: HParams,
     weights: Weights,
-    kernels: Kernels,
-    scratch: Scratch,
+    pub(crate) kernels: Kernels,
+    pub(crate) scratch: Scratch,
     path: Path,
     counters: Counters,
 }
@@ -100,7 +100,7 @@ impl Model {
         State::new(&self.gpu, Dims { n_layer: self.hp.n_layer, c: self.hp.n_embd, head_size: self.hp.head_size })
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
             gpu: &self.gpu,
             hp: &self.hp,

@@ -1,6 +1,6 @@
 //! Activation buffers, allocated once at load for the largest chunk of tokens.
 
-use gpu_core::{BufferRange, Gpu, GpuBuffer};
+use gpu_core::{Gpu, GpuBuffer};
 
 use crate::{HParams, ModelError};
 
@@ -70,9 +70,4 @@ impl Scratch {
             logits: f32s("logits", hp.vocab as u64)?,
         })
     }
-}
-
-/// The first `n` f32 (or u32) values of a buffer.
-pub fn head(b: &GpuBuffer, n: u64) -> BufferRange<'_> {
-    b.range(0, n * 4)
 }

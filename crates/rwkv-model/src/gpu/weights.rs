@@ -1,7 +1,7 @@
 //! The model's weights on the GPU, in the layouts the kernels want.
 
 use gpu_core::{BufferRange, Gpu, GpuBuffer};
-use kernels::embedding::TableFormat;
+
 use kernels::formats::{self, WeightFormat};
 use kernels::projection::Activation;
 
@@ -74,7 +74,7 @@ impl LayerWeights {
 /// Every weight of the model.
 pub struct Weights {
     pub table: GpuBuffer,
-    pub table_format: TableFormat,
+    pub table_format: WeightFormat,
     /// [ln0 weight, ln0 bias, ln_out weight, ln_out bias], each C floats.
     pub norms: GpuBuffer,
     pub layers: Vec<LayerWeights>,
@@ -130,11 +130,7 @@ impl Weights {
         let emb_format = WeightFormat::from_ggml_type(emb.dtype.id()).ok_or_else(|| ModelError::Unsupported {
             what: format!("token_embd.weight of type {}", emb.dtype.name()),
         })?;
-        let table_format = match emb_format {
-            WeightFormat::F32 => TableFormat::F32,
-            WeightFormat::F16 => TableFormat::F16,
-            WeightFormat::Q8_0 => TableFormat::Q8_0,
-        };
+        let table_format = emb_format;
         let table = gpu.buffer_from("token_embd", &formats::pack_matrix(emb_format, emb.bytes, hp.vocab, c)?)?;
         tick("token_embd.weight");
 

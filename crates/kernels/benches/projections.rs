@@ -1,0 +1,121 @@
+//! GPU time of the projections at RWKV-7 2.9B shapes (C = 2560, F = 10240, V = 65536), measured
+//! with GPU timestamps (criterion's `iter_custom`): matvec (decode, reported as weight bytes per
+//! second) and matmul (prefill, reported as tokens per second of the chunk). Several copies of
+//! each weight are rotated so that repeated runs do not measure the L2 cache.
+//!
+//! `cargo bench -p kernels --bench projections [-- FILTER]`
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gpu_core::{ContextOptions, Gpu, GpuBuffer, Timer};
+use kernels::formats::{self, WeightFormat};
+use kernels::matmul::Matmul;
+use kernels::matvec::Matvec;
+use kernels::projection::Projection;
+
+/// Rows x K of the decode projections of a 2.9B model.
+const SHAPES: [(&str, u32, u32); 4] = [
+    ("att 2560x2560", 2560, 2560),
+    ("rkv 7680x2560", 7680, 2560),
+    ("ffn_key 10240x2560", 10240, 2560),
+    ("ffn_value 2560x10240", 2560, 10240),
+];
+
+/// Dispatches per submission (the timer's query set holds one timestamp per dispatch).
+const BATCH: u64 = 512;
+
+fn weight_copies(gpu: &Gpu, format: WeightFormat, rows: u32, k: u32) -> Vec<GpuBuffer> {
+    let n = rows as usize * k as usize;
+    let values: Vec<f32> = (0..n).map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
+    let bytes = formats::encode(format, &values).unwrap();
+    let words = formats::pack_matrix(format, &bytes, rows as usize, k as usize).unwrap();
+    // Enough copies to exceed the largest L2 caches (50 MB on an H100) four times over.
+    let copies = (256usize << 20).div_ceil(words.len() * 4).clamp(1, 64);
+    (0..copies).map(|_| gpu.buffer_from("weight", &words).unwrap()).collect()
+}
+
+/// Total GPU time of `iters` runs of `record`, in batches of one submission each.
+fn gpu_time(
+    gpu: &Gpu,
+    timer: &mut Timer,
+    iters: u64,
+    mut record: impl FnMut(&mut gpu_core::Recorder<'_>, u64),
+) -> Duration {
+    let mut total = 0.0;
+    let mut done = 0;
+    while done < iters {
+        let n = (iters - done).min(BATCH);
+        let mut rec = gpu.recorder().with_timer(timer);
+        for i in 0..n {
+            record(&mut rec, done + i);
+        }
+        rec.submit();
+        total += timer.read(gpu).unwrap().iter().map(|k| k.total_ns).sum::<f64>();
+        done += n;
+    }
+    Duration::from_nanos(total as u64)
+}
+
+fn matvec(c: &mut Criterion) {
+    let gpu = Gpu::new(&ContextOptions::default()).unwrap();
+    let Some(mut timer) = Timer::new(&gpu, BATCH as u32 + 2) else {
+        eprintln!("SKIPPED: the adapter has no timestamps inside passes");
+        return;
+    };
+    let mut group = c.benchmark_group(format!("matvec {}", gpu.caps().adapter_name));
+    for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+        for (name, rows, k) in SHAPES {
+            let spec = Projection::new(format, rows, k);
+            let kernel = Matvec::new(&gpu, &spec).unwrap();
+            let weights = weight_copies(&gpu, format, rows, k);
+            let x = gpu.buffer_from("x", &vec![0.5f32; k as usize]).unwrap();
+            let y = gpu.buffer("y", rows as u64 * 4).unwrap();
+            group.throughput(Throughput::Bytes(format.gpu_words(rows as usize * k as usize) as u64 * 4));
+            group.bench_function(BenchmarkId::new(format.name(), name), |b| {
+                b.iter_custom(|iters| {
+                    gpu_time(&gpu, &mut timer, iters, |rec, i| {
+                        let w = &weights[i as usize % weights.len()];
+                        kernel.record(&gpu, rec, x.all(), &[w.all()], None, y.all()).unwrap();
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn matmul(c: &mut Criterion) {
+    let gpu = Gpu::new(&ContextOptions::default()).unwrap();
+    let Some(mut timer) = Timer::new(&gpu, BATCH as u32 + 2) else {
+        return;
+    };
+    let t = 512u32;
+    let mut group = c.benchmark_group(format!("matmul T={t} {}", gpu.caps().adapter_name));
+    for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+        for (name, rows, k) in SHAPES {
+            let spec = Projection::new(format, rows, k);
+            let kernel = Matmul::new(&gpu, &spec).unwrap();
+            let weights = weight_copies(&gpu, format, rows, k);
+            let x = gpu.buffer_from("x", &vec![0.5f32; (t * k) as usize]).unwrap();
+            let y = gpu.buffer("y", (t * rows) as u64 * 4).unwrap();
+            group.throughput(Throughput::Elements(2 * t as u64 * rows as u64 * k as u64));
+            group.bench_function(BenchmarkId::new(format.name(), name), |b| {
+                b.iter_custom(|iters| {
+                    gpu_time(&gpu, &mut timer, iters, |rec, i| {
+                        let w = &weights[i as usize % weights.len()];
+                        kernel.record(&gpu, rec, t, x.all(), &[w.all()], None, y.all()).unwrap();
+                    })
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    targets = matvec, matmul
+}
+criterion_main!(benches);

@@ -1,0 +1,164 @@
+//! Sampling on the GPU with ChatRWKV's semantics (penalties, softmax, top-p, top-k,
+//! temperature, draw, penalty bookkeeping): the CPU writes nothing per token and reads the
+//! tokens back whenever it likes from `history`. See `sample.wgsl` for the exact definition.
+//!
+//! Bindings (group 0), one workgroup:
+//! - 0 `logits` [V] f32 read;
+//! - 1 `counts` [V] f32 read_write: the decayed occurrence counts (zero at sequence start);
+//! - 2 `seen` [ceil(V / 32)] u32 read_write: one bit per token seen so far (zero at start);
+//! - 3 `scratch` [V] f32 read_write: working space;
+//! - 4 `state` [3] u32 read_write: seed (low, high word) and step counter ([`initial_state`]);
+//! - 5 `history` [any] u32 read_write: `history[step] = token` (skipped past its end);
+//! - 6 `out_token` [1] u32 read_write: the token (what the next step's embedding reads);
+//! - 7 `params` uniform [`SampleParams`] (32 bytes).
+//!
+//! Seven storage buffers: fits WebGPU's default limit of eight. Differences from ChatRWKV:
+//! ties at the top-k cut are all kept (numpy keeps an arbitrary k of them); top_p >= 1 keeps
+//! every token (numpy's float cumsum can fall short of 1.0 and then keeps only the top one);
+//! every sampled token counts 1 (ChatRWKV's `generate` counts whitespace and digit tokens 0).
+
+mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use gpu_core::{Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
+
+pub use reference::{draw_uniform, sample, Outcome};
+
+pub const KERNEL: KernelSource = KernelSource {
+    name: "sample",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/sample.wgsl")),
+    entry: "main",
+    bindings: &[
+        Binding::read(0, 0, "logits"),
+        Binding::read_write(0, 1, "counts"),
+        Binding::read_write(0, 2, "seen"),
+        Binding::read_write(0, 3, "scratch"),
+        Binding::read_write(0, 4, "state"),
+        Binding::read_write(0, 5, "history"),
+        Binding::read_write(0, 6, "out_token"),
+        Binding::uniform(0, 7, "params"),
+    ],
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+/// Sampling parameters, laid out as the shader's uniform `Params`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct SampleParams {
+    /// 0 = greedy (treated as 1 with top_p 0, as in ChatRWKV).
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off.
+    pub top_k: u32,
+    pub presence: f32,
+    pub frequency: f32,
+    /// Multiplies every count after each token.
+    pub decay: f32,
+    pub pad: [u32; 2],
+}
+
+impl SampleParams {
+    /// ChatRWKV's `PIPELINE_ARGS` defaults.
+    pub const CHATRWKV_DEFAULT: SampleParams = SampleParams {
+        temperature: 1.0,
+        top_p: 0.85,
+        top_k: 0,
+        presence: 0.2,
+        frequency: 0.2,
+        decay: 0.996,
+        pad: [0; 2],
+    };
+
+    /// Fails on values the kernel gives no meaning to (negative or non-finite temperature,
+    /// top_p outside [0, 1], non-finite penalties or decay).
+    pub fn validate(&self) -> crate::Result<()> {
+        let bad = |what: &'static str, v: f32| crate::KernelError::Shape {
+            kernel: "sample",
+            what,
+            found: v.to_bits() as u64,
+            why: "out of range (found is the f32 bit pattern)",
+        };
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(bad("temperature", self.temperature));
+        }
+        if !(0.0..=1.0).contains(&self.top_p) {
+            return Err(bad("top_p", self.top_p));
+        }
+        for (what, v) in [("presence", self.presence), ("frequency", self.frequency), ("decay", self.decay)] {
+            if !v.is_finite() {
+                return Err(bad(what, v));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+}
+
+/// The `state` words that start a sequence with `seed`.
+pub fn initial_state(seed: u64) -> [u32; 3] {
+    [seed as u32, (seed >> 32) as u32, 0]
+}
+
+/// The buffers one sampling step binds (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+pub struct SampleBuffers<'a> {
+    pub logits: BufferRange<'a>,
+    pub counts: BufferRange<'a>,
+    pub seen: BufferRange<'a>,
+    pub scratch: BufferRange<'a>,
+    pub state: BufferRange<'a>,
+    pub history: BufferRange<'a>,
+    pub out_token: BufferRange<'a>,
+    pub params: BufferRange<'a>,
+}
+
+/// Sampling from a vocabulary of `v` tokens.
+pub struct Sample {
+    pipeline: Arc<Pipeline>,
+    v: u32,
+}
+
+impl Sample {
+    pub fn new(gpu: &Gpu, v: u32) -> crate::Result<Self> {
+        crate::check_shape("sample", "V", v, v > 0 && v < 1 << 30)?;
+        let wg = crate::workgroup_size(gpu, 1024);
+        Ok(Sample { pipeline: gpu.pipeline(&KERNEL, &[("V", v as f64), ("WG", wg as f64)])?, v })
+    }
+
+    /// Bytes of the `seen` bitmap.
+    pub fn seen_bytes(&self) -> u64 {
+        (self.v as u64).div_ceil(32) * 4
+    }
+
+    /// Samples one token (one dispatch of one workgroup).
+    pub fn record(&self, gpu: &Gpu, rec: &mut Recorder<'_>, b: &SampleBuffers<'_>) -> crate::Result<()> {
+        let row = self.v as u64 * 4;
+        crate::check_len("sample", "logits", b.logits.size, row)?;
+        crate::check_len("sample", "counts", b.counts.size, row)?;
+        crate::check_len("sample", "seen", b.seen.size, self.seen_bytes())?;
+        crate::check_len("sample", "scratch", b.scratch.size, row)?;
+        crate::check_len("sample", "state", b.state.size, 12)?;
+        crate::check_len("sample", "history", b.history.size, 4)?;
+        crate::check_len("sample", "out_token", b.out_token.size, 4)?;
+        crate::check_len("sample", "params", b.params.size, std::mem::size_of::<SampleParams>() as u64)?;
+        let ranges = [
+            crate::prefix(b.logits, row),
+            crate::prefix(b.counts, row),
+            crate::prefix(b.seen, self.seen_bytes()),
+            crate::prefix(b.scratch, row),
+            crate::prefix(b.state, 12),
+            b.history,
+            crate::prefix(b.out_token, 4),
+            crate::prefix(b.params, 32),
+        ];
+        let groups = gpu.bind_groups(&self.pipeline, &[&ranges])?;
+        rec.dispatch(&self.pipeline, &groups, [1, 1, 1]);
+        Ok(())
+    }
+}

@@ -1,0 +1,237 @@
+//! Generation with sampling on the GPU: each step's sampled token is written straight into the
+//! next step's embedding input, so the CPU never waits for a token before recording the next
+//! step. Token ids come back through small mapped staging buffers, `lookahead` steps behind.
+
+use std::collections::VecDeque;
+use std::sync::mpsc;
+
+use gpu_core::{wgpu, GpuBuffer, RecorderStats};
+use kernels::sample::{initial_state, SampleBuffers, SampleParams};
+
+use crate::gpu::state::State;
+use crate::gpu::Model;
+use crate::ModelError;
+
+/// How to pick each token (ChatRWKV semantics, spec §8).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerConfig {
+    /// 0 = greedy.
+    pub temperature: f32,
+    pub top_p: f32,
+    /// 0 = off.
+    pub top_k: u32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
+    pub penalty_decay: f32,
+    pub seed: u64,
+}
+
+impl SamplerConfig {
+    /// ChatRWKV's `PIPELINE_ARGS` defaults.
+    pub const CHATRWKV: SamplerConfig = SamplerConfig {
+        temperature: 1.0,
+        top_p: 0.85,
+        top_k: 0,
+        presence_penalty: 0.2,
+        frequency_penalty: 0.2,
+        penalty_decay: 0.996,
+        seed: 0,
+    };
+
+    /// Always the most likely token (no penalties).
+    pub const GREEDY: SamplerConfig = SamplerConfig {
+        temperature: 0.0,
+        top_p: 0.0,
+        top_k: 0,
+        presence_penalty: 0.0,
+        frequency_penalty: 0.0,
+        penalty_decay: 1.0,
+        seed: 0,
+    };
+
+    fn params(&self) -> SampleParams {
+        SampleParams {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            presence: self.presence_penalty,
+            frequency: self.frequency_penalty,
+            decay: self.penalty_decay,
+            pad: [0; 2],
+        }
+    }
+}
+
+/// The sampler's GPU buffers.
+struct SamplerBuffers {
+    counts: GpuBuffer,
+    seen: GpuBuffer,
+    scratch: GpuBuffer,
+    state: GpuBuffer,
+    history: GpuBuffer,
+    params: GpuBuffer,
+}
+
+struct Pending {
+    submission: wgpu::SubmissionIndex,
+    staging: wgpu::Buffer,
+    mapped: mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>,
+}
+
+/// Generates tokens from a state; see [`Model::generator`].
+pub struct Generator<'m> {
+    model: &'m Model,
+    state: &'m State,
+    buffers: SamplerBuffers,
+    pending: VecDeque<Pending>,
+    spare: Vec<wgpu::Buffer>,
+    lookahead: usize,
+    started: bool,
+    last_step: RecorderStats,
+}
+
+impl Model {
+    /// A generator that continues `state`. `lookahead` is how many steps may be queued on the
+    /// GPU ahead of the token the caller is reading: 0 makes the state end exactly after the
+    /// last token returned (what a chat needs); 1-2 keeps the GPU busy while the CPU prints.
+    pub fn generator<'m>(
+        &'m self,
+        state: &'m State,
+        config: &SamplerConfig,
+        lookahead: usize,
+    ) -> Result<Generator<'m>, ModelError> {
+        let params = config.params();
+        params.validate()?;
+        let gpu = &self.gpu;
+        let v = self.hp.vocab as u64;
+        let buffers = SamplerBuffers {
+            counts: gpu.buffer("sampler/counts", v * 4)?,
+            seen: gpu.buffer("sampler/seen", self.kernels.sample.seen_bytes())?,
+            scratch: gpu.buffer("sampler/scratch", v * 4)?,
+            state: gpu.buffer_from("sampler/state", &initial_state(config.seed))?,
+            history: gpu.buffer("sampler/history", 4)?,
+            params: gpu.uniform("sampler/params", params.as_bytes())?,
+        };
+        Ok(Generator {
+            model: self,
+            state,
+            buffers,
+            pending: VecDeque::new(),
+            spare: Vec::new(),
+            lookahead,
+            started: false,
+            last_step: RecorderStats::default(),
+        })
+    }
+}
+
+impl Generator<'_> {
+    /// Records the head and the sampler after the chunk in `scratch` (its last row is `row`),
+    /// the copy of the sampled token to a staging buffer, and submits.
+    fn submit_step(&mut self, mut rec: gpu_core::Recorder<'_>, row: u32) -> Result<(), ModelError> {
+        let m = self.model;
+        let ctx = m.ctx();
+        ctx.record_head(&mut rec, row)?;
+        let b = &self.buffers;
+        let s = &m.scratch;
+        m.kernels.sample.record(
+            &m.gpu,
+            &mut rec,
+            &SampleBuffers {
+                logits: s.logits.all(),
+                counts: b.counts.all(),
+                seen: b.seen.all(),
+                scratch: b.scratch.all(),
+                state: b.state.all(),
+                history: b.history.all(),
+                out_token: s.tokens.range(0, 4),
+                params: b.params.all(),
+            },
+        )?;
+        let staging = self.spare.pop().unwrap_or_else(|| {
+            m.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("sampled token"),
+                size: 4,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        });
+        // The staging copy comes after the pass: one compute pass per token.
+        let token = &s.tokens;
+        rec.copy_to_raw(token, 0, &staging, 0, 4);
+        self.last_step = rec.stats();
+        let submission = rec.submit();
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.pending.push_back(Pending { submission, staging, mapped: rx });
+        Ok(())
+    }
+
+    /// Feeds `prompt` (in chunks) and samples the first token. Call once, before [`Self::next`].
+    pub fn prefill(&mut self, prompt: &[u32]) -> Result<(), ModelError> {
+        let m = self.model;
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= m.hp.vocab) {
+            return Err(ModelError::TokenOutOfRange { token: bad, vocab: m.hp.vocab });
+        }
+        let ctx = m.ctx();
+        let chunks: Vec<&[u32]> = prompt.chunks(m.scratch.max_tokens).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            m.gpu.write(&m.scratch.tokens, 0, bytemuck::cast_slice(chunk));
+            let mut rec = m.gpu.recorder();
+            ctx.record_layers(&mut rec, chunk.len() as u32, self.state)?;
+            if i + 1 < chunks.len() {
+                rec.submit();
+            } else {
+                self.submit_step(rec, chunk.len() as u32 - 1)?;
+            }
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    /// The next sampled token. Queues further steps (up to `lookahead`) before waiting.
+    pub fn next(&mut self) -> Result<u32, ModelError> {
+        if !self.started {
+            return Err(ModelError::EmptyInput);
+        }
+        let m = self.model;
+        while self.pending.len() <= self.lookahead {
+            let mut rec = m.gpu.recorder();
+            m.ctx().record_layers(&mut rec, 1, self.state)?;
+            self.submit_step(rec, 0)?;
+        }
+        let p = self.pending.pop_front().expect("a step is pending");
+        m.gpu
+            .device
+            .poll(wgpu::PollType::Wait { submission_index: Some(p.submission), timeout: None })
+            .map_err(|e| gpu_core::GpuError::Submit(e.to_string()))?;
+        p.mapped
+            .recv()
+            .map_err(|e| gpu_core::GpuError::Submit(e.to_string()))?
+            .map_err(|e| gpu_core::GpuError::Submit(e.to_string()))?;
+        let token = {
+            let view = p.staging.get_mapped_range(..).map_err(|e| gpu_core::GpuError::Submit(e.to_string()))?;
+            u32::from_le_bytes(view[..4].try_into().unwrap())
+        };
+        p.staging.unmap();
+        self.spare.push(p.staging);
+        Ok(token)
+    }
+
+    /// What the last recorded step contained (dispatches, compute passes, copies); a decode
+    /// step after the first [`Self::next`]. Each step is one submission.
+    pub fn step_stats(&self) -> RecorderStats {
+        self.last_step
+    }
+
+    /// Steps queued on the GPU beyond the tokens returned so far (they have advanced the
+    /// state: a generator with lookahead leaves the state that many tokens further on).
+    pub fn queued(&self) -> usize {
+        self.pending.len()
+    }
+}
