@@ -1,58 +1,102 @@
-//! Token generation over a model and a state: prefill, then one token at a time. Each returned token
-//! has already been fed, so the state always holds everything generated (what chat needs to carry a
-//! conversation on).
+//! Token generation over a model and a state: prefill (with progress for long prompts), then one token
+//! at a time.
 //!
-//! This is the CLI's stand-in for the GPU-fed generator of rwkv-model: it reads the logits back and
-//! samples on the CPU with the GPU sampler's semantics. Only this file changes when that API lands.
+//! By default tokens are sampled on the GPU and fed straight back (rwkv-model's
+//! [`rwkv_model::gpu::Generator`]); the CPU only reads the ids. Settings the GPU sampler has no
+//! equivalent for (banned tokens, which chat needs for token 0) use the CPU sampler instead, which
+//! reads the logits back and has the same semantics (see [`crate::sampling`]).
 
 use anyhow::Result;
-use rwkv_model::gpu::{Logits, Model, State};
+use gpu_core::RecorderStats;
+use rwkv_model::gpu::{self, Logits, Model, State};
 
 use crate::sampling::{CpuSampler, SamplerConfig};
 
-/// Tokens per `forward` call in a prefill (the model splits each call into its own chunks); the
-/// progress callback runs after each.
+/// Tokens per `forward` call in a long prefill (the model splits each call into its own chunks);
+/// the progress callback runs after each.
 const PREFILL_CALL_TOKENS: usize = 256;
+
+/// Decode steps the GPU generator may queue ahead of the token being read.
+const LOOKAHEAD: usize = 2;
+
+enum Sampler<'m> {
+    Gpu(gpu::Generator<'m>),
+    /// With the logits after the last fed token.
+    Cpu(CpuSampler, Option<Vec<f32>>),
+}
 
 pub struct Generator<'m> {
     model: &'m Model,
     state: &'m State,
-    sampler: CpuSampler,
-    /// Logits after the last fed token.
-    logits: Option<Vec<f32>>,
+    sampler: Sampler<'m>,
 }
 
 impl<'m> Generator<'m> {
-    pub fn new(model: &'m Model, state: &'m State, cfg: &SamplerConfig) -> Generator<'m> {
-        let sampler = CpuSampler::new(cfg.clone(), model.hparams().vocab);
-        Generator { model, state, sampler, logits: None }
+    /// A generator continuing `state`: GPU sampling unless `cfg` bans tokens.
+    pub fn new(model: &'m Model, state: &'m State, cfg: &SamplerConfig) -> Result<Generator<'m>> {
+        let sampler = if cfg.banned.is_empty() {
+            let gpu_cfg = gpu::SamplerConfig {
+                temperature: cfg.temperature,
+                top_p: cfg.top_p,
+                top_k: cfg.top_k,
+                presence_penalty: cfg.presence_penalty,
+                frequency_penalty: cfg.frequency_penalty,
+                penalty_decay: cfg.penalty_decay,
+                seed: cfg.seed,
+            };
+            Sampler::Gpu(model.generator(state, &gpu_cfg, LOOKAHEAD)?)
+        } else {
+            Sampler::Cpu(CpuSampler::new(cfg.clone(), model.hparams().vocab), None)
+        };
+        Ok(Generator { model, state, sampler })
     }
 
-    /// Feeds `tokens` (the state continues from wherever it is), calling `progress(done, total)`
-    /// after each part.
+    /// Whether tokens are sampled on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        matches!(self.sampler, Sampler::Gpu(_))
+    }
+
+    /// Feeds `tokens` (the state continues from wherever it is), calling `progress(done, total)` as
+    /// parts complete. Call once, before the first [`Self::next_token`].
     pub fn prefill(&mut self, tokens: &[u32], progress: &mut dyn FnMut(usize, usize)) -> Result<()> {
+        let Some((&last, head)) = tokens.split_last() else {
+            anyhow::bail!("nothing to prefill");
+        };
+        // Everything but the last token through `forward` (in parts, for progress); the last one
+        // through the sampler, which needs its logits.
         let mut done = 0;
-        for part in tokens.chunks(PREFILL_CALL_TOKENS) {
-            let last = done + part.len() == tokens.len();
-            let want = if last { Logits::Last } else { Logits::At(vec![]) };
-            let mut out = self.model.forward(self.state, part, &want)?;
-            if last {
-                self.logits = out.pop();
-            }
+        for part in head.chunks(PREFILL_CALL_TOKENS) {
+            self.model.forward(self.state, part, &Logits::At(vec![]))?;
             done += part.len();
             progress(done, tokens.len());
         }
+        match &mut self.sampler {
+            Sampler::Gpu(g) => g.prefill(&[last])?,
+            Sampler::Cpu(_, logits) => *logits = self.model.forward(self.state, &[last], &Logits::Last)?.pop(),
+        }
+        progress(tokens.len(), tokens.len());
         Ok(())
     }
 
-    /// Samples the next token and feeds it.
+    /// The next token. On the CPU path it has already been fed to the state; on the GPU path the
+    /// state runs up to [`LOOKAHEAD`] + 1 tokens ahead of (or one behind) the tokens returned.
     pub fn next_token(&mut self) -> Result<u32> {
-        let logits = self
-            .logits
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("the generator needs a prefill before the first token"))?;
-        let token = self.sampler.sample(logits);
-        self.logits = self.model.forward(self.state, &[token], &Logits::Last)?.pop();
-        Ok(token)
+        match &mut self.sampler {
+            Sampler::Gpu(g) => Ok(g.next()?),
+            Sampler::Cpu(sampler, logits) => {
+                let l = logits.as_ref().ok_or_else(|| anyhow::anyhow!("prefill before the first token"))?;
+                let token = sampler.sample(l);
+                *logits = self.model.forward(self.state, &[token], &Logits::Last)?.pop();
+                Ok(token)
+            }
+        }
+    }
+
+    /// What one GPU decode step records (one submission each), where sampling is on the GPU.
+    pub fn step_stats(&self) -> Option<RecorderStats> {
+        match &self.sampler {
+            Sampler::Gpu(g) => Some(g.step_stats()),
+            Sampler::Cpu(..) => None,
+        }
     }
 }

@@ -1,6 +1,6 @@
-//! Sampling settings and the CPU sampler used until the GPU generator lands: ChatRWKV's semantics
-//! (spec §8), written to match `kernels::sample` step for step (same penalty bookkeeping, same
-//! counter-based random numbers), so switching to GPU sampling keeps a seed's tokens.
+//! Sampling settings, and the CPU sampler used where the GPU sampler has no equivalent (banned
+//! tokens, which chat needs): ChatRWKV's semantics (spec §8), written to match `kernels::sample`
+//! step for step (same penalty bookkeeping, same counter-based random numbers).
 
 use anyhow::{bail, Result};
 

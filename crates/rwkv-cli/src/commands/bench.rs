@@ -247,16 +247,27 @@ fn work(model: &Model, layers: usize) -> Work {
     }
 }
 
-/// One prefill and greedy decode; returns (prefill s, decode s, tokens).
-fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Vec<u32>)> {
+/// One prefill and greedy decode; returns (prefill s, decode s, tokens, GPU work of one decode step).
+fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Vec<u32>, Work)> {
     let state = model.new_state()?;
-    let mut generator = Generator::new(model, &state, &SamplerConfig::greedy());
+    let mut generator = Generator::new(model, &state, &SamplerConfig::greedy())?;
     let start = Instant::now();
     generator.prefill(prompt, &mut |_, _| {})?;
     let prefill = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let tokens = (0..gen).map(|_| generator.next_token()).collect::<Result<Vec<u32>>>()?;
-    Ok((prefill, start.elapsed().as_secs_f64(), tokens))
+    let decode = start.elapsed().as_secs_f64();
+    let layers = model.hparams().n_layer.max(1) as f64;
+    let work = match generator.step_stats() {
+        Some(s) => Work {
+            dispatches_per_token: s.dispatches as f64,
+            dispatches_per_layer: s.dispatches as f64 / layers,
+            passes_per_token: s.passes as f64,
+            submissions_per_token: 1.0,
+        },
+        None => work(model, model.hparams().n_layer),
+    };
+    Ok((prefill, decode, tokens, work))
 }
 
 fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Result<(RunReport, ModelFile)> {
@@ -279,9 +290,9 @@ fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Resul
         }
         drop(state);
         model.reset_counters();
-        let (_, decode_s, tokens) = one_repeat(model, &prompt[..1], args.gen_tokens)?;
+        let (_, decode_s, tokens, step_work) = one_repeat(model, &prompt[..1], args.gen_tokens)?;
         if repeat == 1 {
-            decode_work = work(model, hp.n_layer);
+            decode_work = step_work;
         }
         if repeat > 0 {
             prefill_rates.push(args.prompt_tokens as f64 / prefill_s.max(1e-9));
@@ -292,7 +303,7 @@ fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Resul
     }
     bar.finish_and_clear();
     // The quality hash: greedy tokens after the full prompt.
-    let (_, _, quality_tokens) = one_repeat(model, &prompt, args.gen_tokens)?;
+    let (_, _, quality_tokens, _) = one_repeat(model, &prompt, args.gen_tokens)?;
     let kernel_times = match Timer::new(gpu, 8192) {
         None => None,
         Some(mut timer) => {

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use rwkv_model::gpu::State;
+use rwkv_model::gpu::{Logits, State};
 
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
@@ -62,7 +62,7 @@ impl Chat {
         // A fresh seed per answer so /retry gives another one.
         let cfg = SamplerConfig { seed: self.cfg.seed.wrapping_add(self.turns), ..self.cfg.clone() };
         self.turns += 1;
-        let mut generator = Generator::new(m, &self.state, &cfg);
+        let mut generator = Generator::new(m, &self.state, &cfg)?;
         let start = Instant::now();
         generator.prefill(&tokens, &mut |_, _| {})?;
         let prefill_secs = start.elapsed().as_secs_f64();
@@ -88,7 +88,7 @@ impl Chat {
             stdout.write_all(stops.push(&decoder.finish()).as_bytes())?;
             stdout.write_all(stops.finish().as_bytes())?;
             let end = self.loaded.tokenizer.encode(TURN_END);
-            generator.prefill(&end, &mut |_, _| {})?;
+            m.forward(&self.state, &end, &Logits::At(vec![]))?;
         }
         writeln!(stdout, "\n")?;
         drop(stdout);

@@ -54,7 +54,7 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
     let loaded = loading::load(device, &args.model, args.path.path())?;
     let tokens = loaded.tokenizer.encode(&prompt);
     let state = loaded.model.new_state()?;
-    let mut generator = Generator::new(&loaded.model, &state, &cfg);
+    let mut generator = Generator::new(&loaded.model, &state, &cfg)?;
 
     let bar = progress::tokens_bar("prefill", tokens.len(), PREFILL_BAR_MIN_TOKENS);
     let start = Instant::now();
@@ -93,12 +93,13 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
     drop(stdout);
     eprintln!(
         "prefill: {} tokens in {:.3} s ({:.1} tok/s); decode: {generated} tokens in {:.3} s ({:.1} tok/s); \
-         stopped at {why}; load {:.2} s",
+         stopped at {why}; sampling on the {}; load {:.2} s",
         tokens.len(),
         prefill_secs,
         tokens.len() as f64 / prefill_secs.max(1e-9),
         decode_secs,
         generated as f64 / decode_secs.max(1e-9),
+        if generator.on_gpu() { "GPU" } else { "CPU" },
         loaded.load_secs,
     );
     Ok(())
