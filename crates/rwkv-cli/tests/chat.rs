@@ -39,3 +39,40 @@ fn end_of_input_ends_the_chat() {
     let run = cli_with_input(&["chat", "--model", &golden("model-q8_0.gguf"), "--max-tokens", "3"], "Hi\n").ok();
     assert_eq!(run.stdout.matches("Assistant:").count(), 1, "{}", run.stdout);
 }
+
+/// SIGINT (Ctrl-C) during an answer stops that answer; the chat goes on and quits normally.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_answer_not_the_program() {
+    use std::io::{Read, Write};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rwkv-cli"))
+        .args(["chat", "--model", &golden("model-f16.gguf"), "--max-tokens", "100000", "--seed", "3"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"Tell me a long story\n").unwrap();
+    stdin.flush().unwrap();
+    // Wait until the answer is streaming.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Assistant:") {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "chat ended before answering");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    stdin.write_all(b"/quit\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("[stopped]"), "{stderr}");
+}
