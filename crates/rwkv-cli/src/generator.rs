@@ -20,7 +20,7 @@ const PREFILL_CALL_TOKENS: usize = 256;
 const LOOKAHEAD: usize = 2;
 
 enum Sampler<'m> {
-    Gpu(gpu::Generator<'m>),
+    Gpu(Box<gpu::Generator<'m>>),
     /// With the logits after the last fed token.
     Cpu(CpuSampler, Option<Vec<f32>>),
 }
@@ -44,7 +44,7 @@ impl<'m> Generator<'m> {
                 penalty_decay: cfg.penalty_decay,
                 seed: cfg.seed,
             };
-            Sampler::Gpu(model.generator(state, &gpu_cfg, LOOKAHEAD)?)
+            Sampler::Gpu(Box::new(model.generator(state, &gpu_cfg, LOOKAHEAD)?))
         } else {
             Sampler::Cpu(CpuSampler::new(cfg.clone(), model.hparams().vocab), None)
         };

@@ -1,7 +1,7 @@
 //! Opening a model for the commands that run one: a clear message for a missing file, a refusal
 //! before any upload when it cannot fit the adapter, and a progress bar while it uploads.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -61,7 +61,7 @@ pub fn open_model_file(path: &FsPath) -> Result<ModelFile> {
 }
 
 /// Opens the GPU and the model file, checks that it fits, uploads it (with a progress bar).
-pub fn load(device: &DeviceArgs, model_path: &PathBuf, path: Option<Path>) -> Result<Loaded> {
+pub fn load(device: &DeviceArgs, model_path: &FsPath, path: Option<Path>) -> Result<Loaded> {
     let file = open_model_file(model_path)?;
     let gpu = Arc::new(device.open()?);
     load_file(gpu, file, path)
