@@ -2,6 +2,12 @@
 
 mod commands;
 mod device;
+mod generator;
+mod loading;
+mod progress;
+mod sampling;
+mod sampling_args;
+mod text;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -25,6 +31,14 @@ enum Command {
     Tokenize(commands::tokenize::Args),
     /// Write a synthetic RWKV-7 GGUF of an official size or any shape (random weights, for tests and benchmarks).
     Synth(commands::synth::Args),
+    /// Write the logits of chosen positions of a token sequence to a raw f32 file.
+    Logits(commands::logits::Args),
+    /// Continue a prompt, streaming the text (sampling defaults: ChatRWKV's).
+    Generate(commands::generate::Args),
+    /// Talk with a model (User/Assistant turns; the state carries across turns).
+    Chat(commands::chat::Args),
+    /// Measure prefill and decode speed, GPU work per token and GPU time per kernel.
+    Bench(commands::bench::Args),
 }
 
 fn main() {
@@ -41,5 +55,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info(a) => commands::info::run(a),
         Command::Tokenize(a) => commands::tokenize::run(a),
         Command::Synth(a) => commands::synth::run(a),
+        Command::Logits(a) => commands::logits::run(&cli.device, a),
+        Command::Generate(a) => commands::generate::run(&cli.device, a),
+        Command::Chat(a) => commands::chat::run(&cli.device, a),
+        Command::Bench(a) => commands::bench::run(&cli.device, a),
     }
 }

@@ -1,4 +1,8 @@
 pub mod adapters;
+pub mod bench;
+pub mod chat;
+pub mod generate;
 pub mod info;
+pub mod logits;
 pub mod synth;
 pub mod tokenize;

@@ -152,6 +152,11 @@ impl Linear {
         }
     }
 
+    /// Bytes of its weight buffers.
+    pub fn bytes(&self) -> u64 {
+        self.units.iter().flat_map(|u| &u.weights).map(GpuBuffer::size).sum()
+    }
+
     /// Records `y = W·x` (or `y += W·x`) for `t` tokens. Segment outputs are mix-major: unit `u`
     /// writes its `[T, rows]` block at `y_row·T`. `bias` is indexed by output row.
     pub fn record(

@@ -11,11 +11,13 @@ mod linear;
 mod model;
 mod scratch;
 mod state;
+mod stats;
 mod weights;
 
 pub use generator::{Generator, SamplerConfig};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
+pub use stats::ForwardCounters;
 pub use weights::LoadProgress;
 
 /// The shape of the recurrent state.

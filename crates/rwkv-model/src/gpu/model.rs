@@ -2,11 +2,12 @@
 
 use std::sync::Arc;
 
-use gpu_core::Gpu;
+use gpu_core::{Gpu, KernelTime, Timer};
 
 use crate::gpu::forward::{Ctx, Kernels};
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
+use crate::gpu::stats::{Counters, ForwardCounters};
 use crate::gpu::weights::{LoadProgress, Weights};
 use crate::gpu::Dims;
 use crate::{HParams, ModelError, ModelFile};
@@ -52,6 +53,7 @@ pub struct Model {
     pub(crate) kernels: Kernels,
     pub(crate) scratch: Scratch,
     path: Path,
+    counters: Counters,
 }
 
 impl Model {
@@ -78,7 +80,7 @@ impl Model {
         let kernels = Kernels::new(&gpu, &hp, &weights)?;
         let scratch = Scratch::new(&gpu, &hp, options.max_chunk.max(1))?;
         let path = options.path.unwrap_or(Path::Fused);
-        Ok(Model { gpu, hp, weights, kernels, scratch, path })
+        Ok(Model { gpu, hp, weights, kernels, scratch, path, counters: Counters::default() })
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {
@@ -126,6 +128,7 @@ impl Model {
             return Err(ModelError::PositionOutOfRange { position: p, tokens: tokens.len() });
         }
         let ctx = self.ctx();
+        self.counters.call(tokens.len());
         let mut out = Vec::with_capacity(positions.len());
         let mut start = 0;
         while start < tokens.len() {
@@ -138,6 +141,7 @@ impl Model {
             ctx.record_layers(&mut rec, chunk.len() as u32, state)?;
             let rows: Vec<usize> = positions.iter().filter(|&&p| p >= start && p < end).map(|&p| p - start).collect();
             if rows.is_empty() {
+                self.counters.submission(rec.stats());
                 rec.submit();
             } else {
                 // The head of each wanted row, one submission per row after the chunk's layers.
@@ -145,13 +149,52 @@ impl Model {
                     let mut r =
                         if i == 0 { std::mem::replace(&mut rec, self.gpu.recorder()) } else { self.gpu.recorder() };
                     ctx.record_head(&mut r, row as u32)?;
+                    self.counters.submission(r.stats());
                     r.submit();
                     out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());
                 }
+                self.counters.submission(rec.stats());
                 rec.submit();
             }
             start = end;
         }
         Ok(out)
+    }
+    /// What the forward calls have recorded since load or the last [`Model::reset_counters`].
+    pub fn counters(&self) -> ForwardCounters {
+        self.counters.get()
+    }
+
+    pub fn reset_counters(&self) {
+        self.counters.reset();
+    }
+
+    /// Bytes of the GPU buffers the model holds (weights and activation scratch; states are
+    /// separate, see [`State::bytes`]).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.weights.bytes() + self.scratch.bytes()
+    }
+
+    /// Feeds `tokens` (at most `max_chunk`) and the head of the last one in ONE submission with
+    /// `timer` attached, and returns the GPU time per kernel. Updates `state` like `forward`.
+    pub fn profile(&self, state: &State, tokens: &[u32], timer: &mut Timer) -> Result<Vec<KernelTime>, ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if tokens.len() > self.scratch.max_tokens {
+            return Err(ModelError::Unsupported {
+                what: format!("profiling {} tokens in one chunk (at most {})", tokens.len(), self.scratch.max_tokens),
+            });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.hp.vocab) {
+            return Err(ModelError::TokenOutOfRange { token: bad, vocab: self.hp.vocab });
+        }
+        let ctx = self.ctx();
+        self.gpu.write(&self.scratch.tokens, 0, bytemuck::cast_slice(tokens));
+        let mut rec = self.gpu.recorder().with_timer(timer);
+        ctx.record_layers(&mut rec, tokens.len() as u32, state)?;
+        ctx.record_head(&mut rec, tokens.len() as u32 - 1)?;
+        rec.submit();
+        Ok(timer.read(&self.gpu)?)
     }
 }

@@ -31,6 +31,26 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Bytes of every scratch buffer.
+    pub fn bytes(&self) -> u64 {
+        [
+            &self.tokens,
+            &self.x,
+            &self.xa,
+            &self.xs,
+            &self.rkv,
+            &self.hidden,
+            &self.lora,
+            &self.v_first,
+            &self.att,
+            &self.ffn,
+            &self.logits,
+        ]
+        .iter()
+        .map(|b| b.size())
+        .sum()
+    }
+
     pub fn new(gpu: &Gpu, hp: &HParams, max_tokens: usize) -> Result<Scratch, ModelError> {
         let (t, c) = (max_tokens as u64, hp.n_embd as u64);
         let f32s = |label: &str, n: u64| gpu.buffer(label, (n + 4) * 4);

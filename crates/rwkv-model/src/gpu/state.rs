@@ -44,6 +44,11 @@ impl State {
         })
     }
 
+    /// Bytes of its GPU buffers.
+    pub fn bytes(&self) -> u64 {
+        self.shift_att.size() + self.shift_ffn.size() + self.wkv.size()
+    }
+
     pub fn dims(&self) -> Dims {
         self.dims
     }

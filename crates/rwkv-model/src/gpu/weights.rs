@@ -102,6 +102,18 @@ fn vector(file: &ModelFile, name: &str, len: usize) -> Result<Vec<f32>, ModelErr
 }
 
 impl Weights {
+    /// Bytes of every weight buffer.
+    pub fn bytes(&self) -> u64 {
+        let layers: u64 = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.vecs.size() + [&l.rkv, &l.lora1, &l.lora2, &l.wo, &l.fk, &l.fv].iter().map(|x| x.bytes()).sum::<u64>()
+            })
+            .sum();
+        self.table.size() + self.norms.size() + self.head.bytes() + layers
+    }
+
     pub fn upload(gpu: &Gpu, file: &ModelFile, progress: &mut dyn FnMut(LoadProgress)) -> Result<Weights, ModelError> {
         let hp = file.hparams();
         let c = hp.n_embd;

@@ -1,0 +1,468 @@
+//! `rwkv-cli bench`: prefill and decode speed of a model (a file, or a synthetic one), after a
+//! warm-up, over several repeats; with the GPU work per token, GPU memory, a per-kernel GPU time
+//! table where the adapter has timestamps, and a hash of the greedy tokens so that a speed change
+//! which changes the output shows at once. Every `--json` field is documented in docs/bench.md.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args as ClapArgs;
+use gpu_core::{Gpu, KernelTime, Timer};
+use rwkv_model::gpu::{Logits, Model, Path};
+use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
+use rwkv_model::ModelFile;
+use serde::Serialize;
+
+use crate::device::DeviceArgs;
+use crate::generator::Generator;
+use crate::loading::{self, open_model_file};
+use crate::progress;
+use crate::sampling::SamplerConfig;
+
+#[derive(ClapArgs)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["model", "synthetic"])))]
+pub struct Args {
+    /// The GGUF model file.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Benchmark a synthetic model instead (random weights): an official size (0.1b, 0.4b, 1.5b, 2.9b, 7.2b)
+    /// or LAYERSxWIDTH such as 2x128. It is written once to the temp directory and reused.
+    #[arg(long)]
+    pub synthetic: Option<String>,
+    /// Storage type of the synthetic model: f32, f16 or q8_0.
+    #[arg(long = "type", default_value = "q8_0", value_parser = parse_type, requires = "synthetic")]
+    pub file_type: SynthType,
+    /// Prompt tokens to prefill.
+    #[arg(long, default_value_t = 512)]
+    pub prompt_tokens: usize,
+    /// Tokens to generate (greedy) after the prompt.
+    #[arg(long, default_value_t = 128)]
+    pub gen_tokens: usize,
+    /// Timed repeats after the warm-up.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+    /// Benchmark the fused path only (the default).
+    #[arg(long, conflicts_with_all = ["no_fused", "both"])]
+    pub fused: bool,
+    /// Benchmark the plain path (one dispatch per operation) only.
+    #[arg(long, conflicts_with = "both")]
+    pub no_fused: bool,
+    /// Benchmark both paths, one after the other (A/B).
+    #[arg(long)]
+    pub both: bool,
+    /// Print one JSON object (fields in docs/bench.md) instead of the report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_type(s: &str) -> Result<SynthType, String> {
+    s.parse().map_err(|e| format!("{e}"))
+}
+
+#[derive(Serialize)]
+struct Report {
+    adapter: AdapterReport,
+    model: ModelReport,
+    prompt_tokens: usize,
+    gen_tokens: usize,
+    repeats: usize,
+    runs: Vec<RunReport>,
+}
+
+#[derive(Serialize)]
+struct AdapterReport {
+    name: String,
+    backend: String,
+    device_type: String,
+    driver: String,
+    limits: String,
+    features: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ModelReport {
+    file: String,
+    synthetic: bool,
+    layers: usize,
+    width: usize,
+    ffn: usize,
+    head_size: usize,
+    vocab: usize,
+    file_bytes: u64,
+    tensor_bytes: u64,
+    types: Vec<String>,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+        Spread { median, min: v[0], max: v[n - 1] }
+    }
+}
+
+#[derive(Serialize, Default)]
+struct Work {
+    dispatches_per_token: f64,
+    dispatches_per_layer: f64,
+    passes_per_token: f64,
+    submissions_per_token: f64,
+}
+
+#[derive(Serialize)]
+struct KernelRow {
+    kernel: String,
+    dispatches: u32,
+    total_us: f64,
+    share: f64,
+}
+
+#[derive(Serialize)]
+struct KernelTables {
+    decode: Vec<KernelRow>,
+    prefill: Vec<KernelRow>,
+    prefill_tokens: usize,
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    path: String,
+    load_s: f64,
+    gpu_memory_bytes: u64,
+    prefill_tok_s: Spread,
+    decode_tok_s: Spread,
+    prefill: Work,
+    decode: Work,
+    quality_hash: String,
+    tokens_identical_across_repeats: bool,
+    kernel_times: Option<KernelTables>,
+}
+
+/// FNV-1a (64-bit) of the token ids as little-endian u32s.
+fn fnv1a(tokens: &[u32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tokens.iter().flat_map(|t| t.to_le_bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A fixed pseudo-random prompt (ids 1..65530, the World text tokens), the same on every run.
+fn bench_prompt(n: usize, vocab: usize) -> Vec<u32> {
+    let top = vocab.min(65530) as u64 - 1;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (1 + x % top) as u32
+        })
+        .collect()
+}
+
+fn synthetic_shape(spec: &str) -> Result<ModelShape> {
+    if let Some((l, w)) = spec.split_once(['x', 'X']) {
+        let (l, w) = (l.trim().parse::<usize>(), w.trim().parse::<usize>());
+        if let (Ok(layers), Ok(width)) = (l, w) {
+            let shape = ModelShape::with_defaults(layers, width);
+            shape.validate()?;
+            return Ok(shape);
+        }
+    }
+    Ok(ModelShape::official(spec)?)
+}
+
+/// The synthetic model's file in the temp directory, written (atomically) unless already there.
+fn synthetic_model(spec: &str, file_type: SynthType) -> Result<PathBuf> {
+    let shape = synthetic_shape(spec)?;
+    let name = format!("rwkv-cli-synthetic-{}x{}-{file_type}-seed0.gguf", shape.layers, shape.width);
+    let path = std::env::temp_dir().join(name);
+    if path.exists() && ModelFile::open(&path).is_ok() {
+        eprintln!("using the synthetic model {} (random weights: meaningless text)", path.display());
+        return Ok(path);
+    }
+    eprintln!(
+        "writing a synthetic {file_type} model ({} layers, width {}; random weights: meaningless text) to {}",
+        shape.layers,
+        shape.width,
+        path.display()
+    );
+    let partial = path.with_extension("partial");
+    let config = SynthConfig { shape, file_type, seed: 0, threads: None };
+    let bar = progress::bytes_bar("synthesizing");
+    write_synthetic_model(&partial, &config, &mut |p| {
+        bar.set_length(p.bytes_total);
+        bar.set_position(p.bytes_done);
+    })
+    .with_context(|| format!("writing {}", partial.display()))?;
+    bar.finish_and_clear();
+    std::fs::rename(&partial, &path)
+        .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+    Ok(path)
+}
+
+/// Groups the timer's rows by kernel name (the pipeline label up to its override constants), largest first.
+fn kernel_rows(times: Vec<KernelTime>) -> Vec<KernelRow> {
+    let total: f64 = times.iter().map(|t| t.total_ns).sum();
+    let mut rows: Vec<KernelRow> = Vec::new();
+    for t in times {
+        let name = t.kernel.split('[').next().unwrap_or(&t.kernel).to_string();
+        match rows.iter_mut().find(|r| r.kernel == name) {
+            Some(r) => {
+                r.dispatches += t.dispatches;
+                r.total_us += t.total_ns / 1e3;
+            }
+            None => {
+                rows.push(KernelRow { kernel: name, dispatches: t.dispatches, total_us: t.total_ns / 1e3, share: 0.0 })
+            }
+        }
+    }
+    for r in &mut rows {
+        r.share = if total > 0.0 { r.total_us * 1e3 / total } else { 0.0 };
+    }
+    rows.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
+    rows
+}
+
+fn work(model: &Model, layers: usize) -> Work {
+    let c = model.counters();
+    let t = c.tokens.max(1) as f64;
+    Work {
+        dispatches_per_token: c.dispatches as f64 / t,
+        dispatches_per_layer: c.dispatches as f64 / t / layers.max(1) as f64,
+        passes_per_token: c.passes as f64 / t,
+        submissions_per_token: c.submissions as f64 / t,
+    }
+}
+
+/// One prefill and greedy decode; returns (prefill s, decode s, tokens, GPU work of one decode step).
+fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Vec<u32>, Work)> {
+    let state = model.new_state()?;
+    let mut generator = Generator::new(model, &state, &SamplerConfig::greedy())?;
+    let start = Instant::now();
+    generator.prefill(prompt, &mut |_, _| {})?;
+    let prefill = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let tokens = (0..gen).map(|_| generator.next_token()).collect::<Result<Vec<u32>>>()?;
+    let decode = start.elapsed().as_secs_f64();
+    let layers = model.hparams().n_layer.max(1) as f64;
+    let work = match generator.step_stats() {
+        Some(s) => Work {
+            dispatches_per_token: s.dispatches as f64,
+            dispatches_per_layer: s.dispatches as f64 / layers,
+            passes_per_token: s.passes as f64,
+            submissions_per_token: 1.0,
+        },
+        None => work(model, model.hparams().n_layer),
+    };
+    Ok((prefill, decode, tokens, work))
+}
+
+fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Result<(RunReport, ModelFile)> {
+    let loaded = loading::load_file(gpu.clone(), file, Some(path))?;
+    let model = &loaded.model;
+    let hp = model.hparams().clone();
+    let prompt = bench_prompt(args.prompt_tokens, hp.vocab);
+    let (mut prefill_rates, mut decode_rates, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut prefill_work, mut decode_work) = (Work::default(), Work::default());
+    let bar = progress::tokens_bar("bench", args.repeats + 1, 1);
+    for repeat in 0..=args.repeats {
+        // Repeat 0 is the warm-up (pipelines, bind groups, caches).
+        let state = model.new_state()?;
+        model.reset_counters();
+        let start = Instant::now();
+        model.forward(&state, &prompt, &Logits::Last)?;
+        let prefill_s = start.elapsed().as_secs_f64();
+        if repeat == 1 {
+            prefill_work = work(model, hp.n_layer);
+        }
+        drop(state);
+        model.reset_counters();
+        let (_, decode_s, tokens, step_work) = one_repeat(model, &prompt[..1], args.gen_tokens)?;
+        if repeat == 1 {
+            decode_work = step_work;
+        }
+        if repeat > 0 {
+            prefill_rates.push(args.prompt_tokens as f64 / prefill_s.max(1e-9));
+            decode_rates.push(args.gen_tokens as f64 / decode_s.max(1e-9));
+            hashes.push(fnv1a(&tokens));
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    // The quality hash: greedy tokens after the full prompt.
+    let (_, _, quality_tokens, _) = one_repeat(model, &prompt, args.gen_tokens)?;
+    let kernel_times = match Timer::new(gpu, 8192) {
+        None => None,
+        Some(mut timer) => {
+            let state = model.new_state()?;
+            let chunk = args.prompt_tokens.clamp(1, 64);
+            let prefill = kernel_rows(model.profile(&state, &prompt[..chunk], &mut timer)?);
+            let decode = kernel_rows(model.profile(&state, &prompt[chunk - 1..chunk], &mut timer)?);
+            Some(KernelTables { decode, prefill, prefill_tokens: chunk })
+        }
+    };
+    let state_bytes = model.new_state()?.bytes();
+    let report = RunReport {
+        path: match path {
+            Path::Fused => "fused",
+            Path::Plain => "plain",
+        }
+        .to_string(),
+        load_s: loaded.load_secs,
+        gpu_memory_bytes: model.gpu_bytes() + state_bytes,
+        prefill_tok_s: Spread::of(prefill_rates),
+        decode_tok_s: Spread::of(decode_rates),
+        prefill: prefill_work,
+        decode: decode_work,
+        quality_hash: format!("{:016x}", fnv1a(&quality_tokens)),
+        tokens_identical_across_repeats: hashes.windows(2).all(|w| w[0] == w[1]),
+        kernel_times,
+    };
+    Ok((report, loaded.file))
+}
+
+pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
+    if args.prompt_tokens == 0 || args.gen_tokens == 0 || args.repeats == 0 {
+        bail!("--prompt-tokens, --gen-tokens and --repeats must each be at least 1");
+    }
+    let (model_path, synthetic) = match (&args.model, &args.synthetic) {
+        (Some(p), None) => (p.clone(), false),
+        (None, Some(spec)) => (synthetic_model(spec, args.file_type)?, true),
+        _ => bail!("give --model FILE or --synthetic SIZE"),
+    };
+    let mut file = open_model_file(&model_path)?;
+    let gpu = Arc::new(device.open()?);
+    let caps = gpu.caps();
+    let hp = file.hparams().clone();
+    let mut types: Vec<String> = file.gguf().tensor_infos().iter().map(|t| t.ggml_type.name().to_string()).collect();
+    types.sort();
+    types.dedup();
+    let model = ModelReport {
+        file: model_path.display().to_string(),
+        synthetic,
+        layers: hp.n_layer,
+        width: hp.n_embd,
+        ffn: hp.ffn,
+        head_size: hp.head_size,
+        vocab: hp.vocab,
+        file_bytes: file.gguf().file_len(),
+        tensor_bytes: file.gguf().tensor_infos().iter().map(|t| t.size).sum(),
+        types,
+    };
+    let adapter = AdapterReport {
+        name: caps.adapter_name.clone(),
+        backend: format!("{:?}", caps.backend),
+        device_type: format!("{:?}", caps.device_type),
+        driver: caps.driver.clone(),
+        limits: caps.policy.name().to_string(),
+        features: caps.feature_names(),
+    };
+    let paths: Vec<Path> = match (args.both, args.no_fused) {
+        (true, _) => vec![Path::Fused, Path::Plain],
+        (false, true) => vec![Path::Plain],
+        _ => vec![Path::Fused],
+    };
+    let mut runs = Vec::new();
+    for path in paths {
+        let (run, back) = bench_path(&gpu, file, path, &args)?;
+        file = back;
+        runs.push(run);
+    }
+    let report = Report {
+        adapter,
+        model,
+        prompt_tokens: args.prompt_tokens,
+        gen_tokens: args.gen_tokens,
+        repeats: args.repeats,
+        runs,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(r: &Report) {
+    let a = &r.adapter;
+    let m = &r.model;
+    println!(
+        "adapter: {} ({}, {}), limits {}, features {}",
+        a.name,
+        a.backend,
+        a.device_type,
+        a.limits,
+        a.features.join(" ")
+    );
+    println!(
+        "model: {}{}: {} layers, width {}, FFN {}, vocab {}, {} ({})",
+        m.file,
+        if m.synthetic { " (synthetic: random weights)" } else { "" },
+        m.layers,
+        m.width,
+        m.ffn,
+        m.vocab,
+        indicatif::HumanBytes(m.tensor_bytes),
+        m.types.join("/")
+    );
+    println!(
+        "prompt {} tokens, generate {} tokens (greedy), {} repeats after a warm-up",
+        r.prompt_tokens, r.gen_tokens, r.repeats
+    );
+    for run in &r.runs {
+        println!(
+            "\n[{}] load {:.2} s, GPU memory {} (sum of buffer sizes: weights, scratch, one state)",
+            run.path,
+            run.load_s,
+            indicatif::HumanBytes(run.gpu_memory_bytes)
+        );
+        let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
+        println!("  prefill  {}", s(&run.prefill_tok_s));
+        println!("  decode   {}", s(&run.decode_tok_s));
+        for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
+            println!(
+                "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",
+                w.dispatches_per_token, w.dispatches_per_layer, w.passes_per_token, w.submissions_per_token
+            );
+        }
+        println!(
+            "  quality hash {} (FNV-1a of the greedy tokens){}",
+            run.quality_hash,
+            if run.tokens_identical_across_repeats { "" } else { "; WARNING: tokens differed between repeats" }
+        );
+        match &run.kernel_times {
+            None => println!("  (no per-kernel times: the adapter has no timestamps inside passes)"),
+            Some(k) => {
+                for (what, rows) in [
+                    ("one decode token", &k.decode),
+                    (&*format!("a prefill chunk of {} tokens", k.prefill_tokens), &k.prefill),
+                ] {
+                    println!("  GPU time per kernel, {what}:");
+                    for row in rows {
+                        println!(
+                            "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
+                            row.kernel,
+                            row.dispatches,
+                            row.total_us,
+                            row.share * 100.0
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! The sampling flags shared by `generate` and `chat`; each command has its own defaults.
+
+use clap::Args;
+
+use crate::sampling::SamplerConfig;
+
+#[derive(Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Softmax temperature; 0 = greedy.
+    #[arg(long, allow_negative_numbers = true)]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling: keep the most likely tokens up to this cumulative probability (0..1).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Keep only the K most likely tokens (0 = off).
+    #[arg(long)]
+    pub top_k: Option<u32>,
+    /// Subtracted from the logit of every token already generated.
+    #[arg(long, allow_negative_numbers = true)]
+    pub presence_penalty: Option<f32>,
+    /// Subtracted once more per (decayed) occurrence of a generated token.
+    #[arg(long, allow_negative_numbers = true)]
+    pub frequency_penalty: Option<f32>,
+    /// Multiplies the occurrence counts after every token (0.996: half-life about 173 tokens).
+    #[arg(long)]
+    pub penalty_decay: Option<f32>,
+    /// Random seed (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    /// The flags given, the rest from `defaults`; the seed from the clock unless given.
+    pub fn config(&self, defaults: &SamplerConfig) -> SamplerConfig {
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+        });
+        SamplerConfig {
+            temperature: self.temperature.unwrap_or(defaults.temperature),
+            top_p: self.top_p.unwrap_or(defaults.top_p),
+            top_k: self.top_k.unwrap_or(defaults.top_k),
+            presence_penalty: self.presence_penalty.unwrap_or(defaults.presence_penalty),
+            frequency_penalty: self.frequency_penalty.unwrap_or(defaults.frequency_penalty),
+            penalty_decay: self.penalty_decay.unwrap_or(defaults.penalty_decay),
+            seed,
+            banned: defaults.banned.clone(),
+        }
+    }
+}
+
+/// ChatRWKV's `PIPELINE_ARGS` defaults (spec §8), used by `generate`.
+pub fn pipeline_defaults() -> SamplerConfig {
+    SamplerConfig {
+        temperature: 1.0,
+        top_p: 0.85,
+        top_k: 0,
+        presence_penalty: 0.2,
+        frequency_penalty: 0.2,
+        penalty_decay: 0.996,
+        seed: 0,
+        banned: Vec::new(),
+    }
+}
+
+/// ChatRWKV's chat demo defaults (spec §8), used by `chat`; token 0 is banned.
+pub fn chat_defaults() -> SamplerConfig {
+    SamplerConfig {
+        temperature: 1.0,
+        top_p: 0.3,
+        top_k: 0,
+        presence_penalty: 0.5,
+        frequency_penalty: 0.5,
+        penalty_decay: 0.996,
+        seed: 0,
+        banned: vec![0],
+    }
+}
