@@ -15,10 +15,18 @@
 //! Each row is reduced by a group of threads (a power of two) reading consecutive vec4s, four
 //! loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
 //! (`matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (`matvec.wgsl`).
+//!
+//! [`PrologueMatvec`] runs the same shaders' `main_prologue` entry: LayerNorm + token shift of
+//! the raw residual folded into the input (two more bindings; see [`prologue`]).
 
+pub mod prologue;
+#[cfg(test)]
+mod prologue_tests;
 pub mod reference;
 #[cfg(test)]
 mod tests;
+
+pub use prologue::{Prologue, PrologueMatvec};
 
 use std::sync::Arc;
 
@@ -47,6 +55,33 @@ pub const KERNEL_SUBGROUP: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
 };
 
+/// The same shaders' `main_prologue` entry: LayerNorm + token shift folded into the input
+/// ([`PrologueMatvec`]). Two more bindings: 4 `vecs`, 5 `shift`.
+const PROLOGUE_BINDINGS: &[Binding] = &[
+    Binding::read(0, 0, "x"),
+    Binding::read(0, 1, "w"),
+    Binding::read(0, 2, "bias"),
+    Binding::read_write(0, 3, "y"),
+    Binding::read(0, 4, "vecs"),
+    Binding::read_write(0, 5, "shift"),
+];
+
+pub const KERNEL_PROLOGUE: KernelSource = KernelSource {
+    name: "matvec_prologue",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec.wgsl")),
+    entry: "main_prologue",
+    bindings: PROLOGUE_BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+pub const KERNEL_PROLOGUE_SUBGROUP: KernelSource = KernelSource {
+    name: "matvec_prologue_subgroup",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec_subgroup.wgsl")),
+    entry: "main_prologue",
+    bindings: PROLOGUE_BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
+};
+
 /// Threads per workgroup.
 const WORKGROUP: u32 = 128;
 /// Most threads reducing one row.
@@ -57,6 +92,36 @@ pub struct Matvec {
     spec: Projection,
     parts: Vec<(Part, Arc<Pipeline>)>,
     threads_per_row: u32,
+}
+
+/// How the kernels split the rows of `spec` among threads on `gpu` (shared by both entries).
+struct Geometry {
+    /// The subgroup variant (where the device has subgroups).
+    subgroup: bool,
+    /// Whole-vec4 loads (the VEC override).
+    vec: bool,
+    threads_per_row: u32,
+}
+
+impl Geometry {
+    fn of(gpu: &Gpu, spec: &Projection) -> Self {
+        let sg = gpu.caps().subgroups;
+        let per_chunk = match spec.format {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 => 8,
+            WeightFormat::Q8_0 => 16,
+        };
+        let vec = spec.aligned(per_chunk);
+        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
+        let chunks = if vec { max_k / per_chunk } else { max_k };
+        let cap = match sg {
+            Some(sg) => prev_power_of_two(sg.min.max(1)).min(MAX_THREADS_PER_ROW),
+            None => MAX_THREADS_PER_ROW,
+        };
+        // About four chunks per thread before adding threads.
+        let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row }
+    }
 }
 
 fn prev_power_of_two(n: u32) -> u32 {
@@ -71,33 +136,19 @@ impl Matvec {
     /// Builds the pipelines of `spec`: the subgroup variant where the device has subgroups.
     pub fn new(gpu: &Gpu, spec: &Projection) -> Result<Self> {
         spec.validate("matvec")?;
-        let subgroup = gpu.caps().subgroups;
-        let per_chunk = match spec.format {
-            WeightFormat::F32 => 4,
-            WeightFormat::F16 => 8,
-            WeightFormat::Q8_0 => 16,
-        };
-        let vec = spec.aligned(per_chunk);
-        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
-        let chunks = if vec { max_k / per_chunk } else { max_k };
-        let cap = match subgroup {
-            Some(sg) => prev_power_of_two(sg.min.max(1)).min(MAX_THREADS_PER_ROW),
-            None => MAX_THREADS_PER_ROW,
-        };
-        // About four chunks per thread before adding threads.
-        let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
-        let kernel = if subgroup.is_some() { &KERNEL_SUBGROUP } else { &KERNEL };
+        let g = Geometry::of(gpu, spec);
+        let kernel = if g.subgroup { &KERNEL_SUBGROUP } else { &KERNEL };
         let parts = spec
             .parts()
             .into_iter()
             .map(|part| {
-                let mut o = spec.overrides(part, vec);
+                let mut o = spec.overrides(part, g.vec);
                 o.push(("WG", WORKGROUP as f64));
-                o.push(("TPR", threads_per_row as f64));
+                o.push(("TPR", g.threads_per_row as f64));
                 Ok((part, gpu.pipeline(kernel, &o)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Matvec { spec: spec.clone(), parts, threads_per_row })
+        Ok(Matvec { spec: spec.clone(), parts, threads_per_row: g.threads_per_row })
     }
 
     pub fn spec(&self) -> &Projection {
