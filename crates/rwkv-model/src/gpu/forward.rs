@@ -66,6 +66,13 @@ pub struct Ctx<'a> {
     pub path: Path,
 }
 
+impl Weights {
+    /// Whether every layer can run the one-token prologue matvecs.
+    pub fn prologue_ready(&self) -> bool {
+        self.layers.iter().all(|w| w.rkv.has_prologue() && w.lora1.has_prologue() && w.fk.has_prologue())
+    }
+}
+
 impl Ctx<'_> {
     fn norm(&self, i: u64) -> BufferRange<'_> {
         let b = self.hp.n_embd as u64 * 4;
@@ -87,9 +94,15 @@ impl Ctx<'_> {
             self.norm(1),
             s.x.all(),
         )?;
+        // One token on the fused path: LayerNorm and the lerps run in the matvec prologues, which
+        // write the new shift vectors into the other halves of the state.
+        let prologue = self.path == Path::Fused && t == 1 && self.weights.prologue_ready();
         for (l, w) in self.weights.layers.iter().enumerate() {
-            self.time_mix(rec, t, l, w, state)?;
-            self.channel_mix(rec, t, l, w, state)?;
+            self.time_mix(rec, t, l, w, state, prologue)?;
+            self.channel_mix(rec, t, l, w, state, prologue)?;
+        }
+        if prologue {
+            state.flip();
         }
         Ok(())
     }
@@ -124,12 +137,20 @@ impl Ctx<'_> {
         l: usize,
         w: &LayerWeights,
         state: &State,
+        prologue: bool,
     ) -> Result<(), ModelError> {
         let (s, c, k) = (self.scratch, self.hp.n_embd, self.kernels);
-        let rows = (VecRow::Ln1Weight, VecRow::Ln1Bias, VecRow::AttMix, 6);
-        self.norm_shift(rec, t, w, rows, state.shift_att(l), &k.ln_shift_att, &k.shift_att)?;
-        w.rkv.record(self.gpu, rec, t, s.xs.all(), None, s.rkv.all())?;
-        w.lora1.record(self.gpu, rec, t, s.xs.all(), None, s.hidden.all())?;
+        if prologue {
+            // r/k/v writes the new shift vector; LoRA stage 1 reads the same, unchanged half.
+            let (parity, shift) = (state.parity(), state.shift_att_pair(l));
+            w.rkv.record_prologue(self.gpu, rec, parity, s.x.all(), w.vecs.all(), shift, s.rkv.all())?;
+            w.lora1.record_prologue(self.gpu, rec, parity, s.x.all(), w.vecs.all(), shift, s.hidden.all())?;
+        } else {
+            let rows = (VecRow::Ln1Weight, VecRow::Ln1Bias, VecRow::AttMix, 6);
+            self.norm_shift(rec, t, w, rows, state.shift_att(l), &k.ln_shift_att, &k.shift_att)?;
+            w.rkv.record(self.gpu, rec, t, s.xs.all(), None, s.rkv.all())?;
+            w.lora1.record(self.gpu, rec, t, s.xs.all(), None, s.hidden.all())?;
+        }
         let first = usize::from(l > 0);
         let params = w.vec(c, VecRow::KK, 8);
         match (self.path, t, w.lora2.packed_weight()) {
@@ -171,11 +192,17 @@ impl Ctx<'_> {
         l: usize,
         w: &LayerWeights,
         state: &State,
+        prologue: bool,
     ) -> Result<(), ModelError> {
         let (s, k) = (self.scratch, self.kernels);
-        let rows = (VecRow::Ln2Weight, VecRow::Ln2Bias, VecRow::FfnMix, 1);
-        self.norm_shift(rec, t, w, rows, state.shift_ffn(l), &k.ln_shift_ffn, &k.shift_ffn)?;
-        w.fk.record(self.gpu, rec, t, s.xs.all(), None, s.ffn.all())?;
+        if prologue {
+            let (parity, shift) = (state.parity(), state.shift_ffn_pair(l));
+            w.fk.record_prologue(self.gpu, rec, parity, s.x.all(), w.vecs.all(), shift, s.ffn.all())?;
+        } else {
+            let rows = (VecRow::Ln2Weight, VecRow::Ln2Bias, VecRow::FfnMix, 1);
+            self.norm_shift(rec, t, w, rows, state.shift_ffn(l), &k.ln_shift_ffn, &k.shift_ffn)?;
+            w.fk.record(self.gpu, rec, t, s.xs.all(), None, s.ffn.all())?;
+        }
         w.fv.record(self.gpu, rec, t, s.ffn.all(), None, s.x.all())
     }
 

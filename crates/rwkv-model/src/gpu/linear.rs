@@ -9,7 +9,7 @@
 use gpu_core::{BufferRange, Gpu, GpuBuffer, Recorder};
 use kernels::formats::{self, WeightFormat};
 use kernels::matmul::Matmul;
-use kernels::matvec::Matvec;
+use kernels::matvec::{Matvec, Prologue, PrologueMatvec};
 use kernels::projection::{Activation, Projection, Segment};
 
 use std::borrow::Cow;
@@ -80,6 +80,9 @@ impl<'a> Part<'a> {
 struct Unit {
     weights: Vec<GpuBuffer>,
     decode: Matvec,
+    /// The one-token kernel with the LayerNorm + token-shift prologue, where asked for and the
+    /// device can run it.
+    decode_prologue: Option<PrologueMatvec>,
     prefill: Matmul,
     /// First output row of this unit (in elements per token).
     y_row: u32,
@@ -93,7 +96,19 @@ pub struct Linear {
 impl Linear {
     /// Uploads `parts` and builds their kernels. `residual`: add into the output instead of
     /// overwriting it.
-    pub fn new(gpu: &Gpu, label: &str, parts: &[Part<'_>], residual: bool) -> Result<Linear, ModelError> {
+    /// `prologue`: also build the one-token variant that takes the raw residual and applies
+    /// LayerNorm + token shift itself (only the first unit writes the shift state).
+    pub fn new(
+        gpu: &Gpu,
+        label: &str,
+        parts: &[Part<'_>],
+        residual: bool,
+        prologue: Option<Prologue>,
+    ) -> Result<Linear, ModelError> {
+        // A device that cannot run the prologue (workgroup memory) keeps the separate kernel.
+        let with_prologue = |spec: &Projection, first: bool| {
+            prologue.and_then(|p| PrologueMatvec::new(gpu, spec, p.write_shift(p.write_shift && first)).ok())
+        };
         let max_binding = gpu.caps().limits.max_storage_buffer_binding_size;
         let formats: Vec<WeightFormat> = parts.iter().map(|p| p.format).collect();
         let same = formats.iter().all(|f| *f == formats[0]);
@@ -115,6 +130,7 @@ impl Linear {
                     units: vec![Unit {
                         weights: vec![buf],
                         decode: Matvec::new(gpu, &spec)?,
+                        decode_prologue: with_prologue(&spec, true),
                         prefill: Matmul::new(gpu, &spec)?,
                         y_row: 0,
                     }],
@@ -138,10 +154,45 @@ impl Linear {
             if blocks.len() > 1 {
                 spec = spec.split(blocks.iter().map(|&b| b as u32).collect());
             }
-            units.push(Unit { weights, decode: Matvec::new(gpu, &spec)?, prefill: Matmul::new(gpu, &spec)?, y_row });
+            units.push(Unit {
+                weights,
+                decode: Matvec::new(gpu, &spec)?,
+                decode_prologue: with_prologue(&spec, units.is_empty()),
+                prefill: Matmul::new(gpu, &spec)?,
+                y_row,
+            });
             y_row += rows as u32;
         }
         Ok(Linear { units })
+    }
+
+    /// Whether every unit has the prologue variant.
+    pub fn has_prologue(&self) -> bool {
+        self.units.iter().all(|u| u.decode_prologue.is_some())
+    }
+
+    /// Records `y = W·mix(LN(x))` (or `+=`) for one token from the raw residual `x`, reading
+    /// the shift state's half `parity` of `shift` ([2, C]) and, if this layer writes it, writing
+    /// the other half. `vecs` holds the LayerNorm and mix rows. Needs [`Self::has_prologue`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_prologue(
+        &self,
+        gpu: &Gpu,
+        rec: &mut Recorder<'_>,
+        parity: u32,
+        x: BufferRange<'_>,
+        vecs: BufferRange<'_>,
+        shift: BufferRange<'_>,
+        y: BufferRange<'_>,
+    ) -> Result<(), ModelError> {
+        for u in &self.units {
+            let w: Vec<BufferRange<'_>> = u.weights.iter().map(|b| b.all()).collect();
+            let off = u.y_row as u64 * 4;
+            let y_part = y.buffer.range(y.offset + off, y.size - off);
+            let kernel = u.decode_prologue.as_ref().expect("has_prologue() checked by the caller");
+            kernel.record(gpu, rec, parity, x, vecs, shift, &w, None, y_part)?;
+        }
+        Ok(())
     }
 
     /// The single packed weight buffer, when the layer is one unit of one block.

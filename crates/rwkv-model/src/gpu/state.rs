@@ -14,11 +14,17 @@ const MAGIC: &[u8; 8] = b"RWKV7STA";
 const VERSION: u32 = 1;
 
 /// The state of one sequence. All three buffers hold every layer back to back.
+///
+/// Each token-shift vector has two halves: the current one (`parity`) holds the previous token's
+/// LayerNorm output. Kernels that normalise many tokens update it in place; the one-token matvec
+/// prologue reads it and writes the new vector into the other half, and the parity flips, so no
+/// dispatch reads what it writes.
 pub struct State {
     dims: Dims,
-    /// [L, C]: the previous token's ln1 output.
+    parity: std::cell::Cell<u32>,
+    /// [L, 2, C]: the previous token's ln1 output (half `parity`).
     pub(crate) shift_att: GpuBuffer,
-    /// [L, C]: the previous token's ln2 output.
+    /// [L, 2, C]: the previous token's ln2 output (half `parity`).
     pub(crate) shift_ffn: GpuBuffer,
     /// [L, H, N, N]: WKV state, row = value channel, column = key channel.
     pub(crate) wkv: GpuBuffer,
@@ -34,10 +40,11 @@ pub struct StateSnapshot {
 
 impl State {
     pub(crate) fn new(gpu: &Gpu, dims: Dims) -> Result<State, ModelError> {
-        let vec_bytes = (dims.n_layer * dims.c * 4) as u64;
+        let vec_bytes = (dims.n_layer * 2 * dims.c * 4) as u64;
         let wkv_bytes = (dims.n_layer * dims.c * dims.head_size * 4) as u64;
         Ok(State {
             dims,
+            parity: std::cell::Cell::new(0),
             shift_att: gpu.buffer("state/shift_att", vec_bytes)?,
             shift_ffn: gpu.buffer("state/shift_ffn", vec_bytes)?,
             wkv: gpu.buffer("state/wkv", wkv_bytes)?,
@@ -53,14 +60,41 @@ impl State {
         self.dims
     }
 
-    pub(crate) fn shift_att(&self, layer: usize) -> BufferRange<'_> {
+    fn current_half<'a>(&self, buffer: &'a GpuBuffer, layer: usize) -> BufferRange<'a> {
         let b = (self.dims.c * 4) as u64;
-        self.shift_att.range(layer as u64 * b, b)
+        buffer.range((layer as u64 * 2 + self.parity.get() as u64) * b, b)
+    }
+
+    fn both_halves<'a>(&self, buffer: &'a GpuBuffer, layer: usize) -> BufferRange<'a> {
+        let b = (self.dims.c * 4) as u64;
+        buffer.range(layer as u64 * 2 * b, 2 * b)
+    }
+
+    /// The current ln1 shift vector of `layer`.
+    pub(crate) fn shift_att(&self, layer: usize) -> BufferRange<'_> {
+        self.current_half(&self.shift_att, layer)
     }
 
     pub(crate) fn shift_ffn(&self, layer: usize) -> BufferRange<'_> {
-        let b = (self.dims.c * 4) as u64;
-        self.shift_ffn.range(layer as u64 * b, b)
+        self.current_half(&self.shift_ffn, layer)
+    }
+
+    /// Both halves of `layer`'s ln1 shift vector ([2, C], for the matvec prologue).
+    pub(crate) fn shift_att_pair(&self, layer: usize) -> BufferRange<'_> {
+        self.both_halves(&self.shift_att, layer)
+    }
+
+    pub(crate) fn shift_ffn_pair(&self, layer: usize) -> BufferRange<'_> {
+        self.both_halves(&self.shift_ffn, layer)
+    }
+
+    pub(crate) fn parity(&self) -> u32 {
+        self.parity.get()
+    }
+
+    /// After a step whose prologue wrote the other halves.
+    pub(crate) fn flip(&self) {
+        self.parity.set(1 - self.parity.get());
     }
 
     pub(crate) fn wkv(&self, layer: usize) -> BufferRange<'_> {
@@ -75,6 +109,7 @@ impl State {
             enc.clear_buffer(b.raw(), 0, None);
         }
         gpu.queue.submit([enc.finish()]);
+        self.parity.set(0);
     }
 
     /// A copy of this state (for branching a conversation).
@@ -87,13 +122,18 @@ impl State {
             enc.copy_buffer_to_buffer(src.raw(), 0, dst.raw(), 0, src.size());
         }
         gpu.queue.submit([enc.finish()]);
+        copy.parity.set(self.parity.get());
         Ok(copy)
     }
 
+    /// The current halves of the shift vectors ([L, C] each) and the WKV state.
     pub fn read(&self, gpu: &Gpu) -> Result<StateSnapshot, ModelError> {
+        let (c, p) = (self.dims.c, self.parity.get() as usize);
+        let current =
+            |all: Vec<f32>| -> Vec<f32> { all.chunks(2 * c).flat_map(|l| l[p * c..(p + 1) * c].to_vec()).collect() };
         Ok(StateSnapshot {
-            shift_att: gpu.read_as(&self.shift_att)?,
-            shift_ffn: gpu.read_as(&self.shift_ffn)?,
+            shift_att: current(gpu.read_as(&self.shift_att)?),
+            shift_ffn: current(gpu.read_as(&self.shift_ffn)?),
             wkv: gpu.read_as(&self.wkv)?,
         })
     }
@@ -106,12 +146,16 @@ impl State {
                 Ok(())
             }
         };
-        expect("shift_att", s.shift_att.len(), self.shift_att.size())?;
-        expect("shift_ffn", s.shift_ffn.len(), self.shift_ffn.size())?;
+        expect("shift_att", s.shift_att.len(), self.shift_att.size() / 2)?;
+        expect("shift_ffn", s.shift_ffn.len(), self.shift_ffn.size() / 2)?;
         expect("wkv", s.wkv.len(), self.wkv.size())?;
-        gpu.write(&self.shift_att, 0, bytemuck::cast_slice(&s.shift_att));
-        gpu.write(&self.shift_ffn, 0, bytemuck::cast_slice(&s.shift_ffn));
+        // Into half 0 of each layer, which becomes the current half.
+        let c = self.dims.c;
+        let both = |v: &[f32]| -> Vec<f32> { v.chunks(c).flat_map(|l| l.iter().chain(l.iter()).copied()).collect() };
+        gpu.write(&self.shift_att, 0, bytemuck::cast_slice(&both(&s.shift_att)));
+        gpu.write(&self.shift_ffn, 0, bytemuck::cast_slice(&both(&s.shift_ffn)));
         gpu.write(&self.wkv, 0, bytemuck::cast_slice(&s.wkv));
+        self.parity.set(0);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 use gpu_core::{BufferRange, Gpu, GpuBuffer};
 
 use kernels::formats::{self, WeightFormat};
+use kernels::matvec::Prologue;
 use kernels::projection::Activation;
 
 use crate::gpu::linear::{Linear, Part};
@@ -148,7 +149,7 @@ impl Weights {
                 tick(&t.name);
             }
         }
-        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false)?;
+        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false, None)?;
         tick("output.weight");
         Ok(Weights { table, table_format, norms, layers, head })
     }
@@ -166,6 +167,11 @@ impl Weights {
         let vecs = gpu.buffer_from(&format!("blk.{l}.vectors"), &vecs)?;
         let value = l > 0;
 
+        // The one-token prologues: LayerNorm + lerps from the raw residual, rows of `vecs`.
+        let att_prologue =
+            Prologue::new(cu, hp.ln_eps, VecRow::Ln1Weight as u32, VecRow::Ln1Bias as u32, VecRow::AttMix as u32);
+        let ffn_prologue =
+            Prologue::new(cu, hp.ln_eps, VecRow::Ln2Weight as u32, VecRow::Ln2Bias as u32, VecRow::FfnMix as u32);
         let rkv = Linear::new(
             gpu,
             &format!("blk.{l}.rkv"),
@@ -175,6 +181,7 @@ impl Weights {
                 Part::of(t("time_mix_value.weight")?)?.input_at(3 * cu),
             ],
             false,
+            Some(att_prologue),
         )?;
         // Stage 1 reads the shifted inputs xw (block 1), xa (4), xv (3), xg (5).
         let mut stage1 = vec![
@@ -189,7 +196,8 @@ impl Weights {
         if !stage1.iter().all(|p| p.format == stage1[0].format) {
             stage1 = stage1.into_iter().map(Part::widened).collect::<Result<_, _>>()?;
         }
-        let lora1 = Linear::new(gpu, &format!("blk.{l}.lora1"), &stage1, false)?;
+        // r/k/v writes the shift state; stage 1 reads the same (unchanged) half.
+        let lora1 = Linear::new(gpu, &format!("blk.{l}.lora1"), &stage1, false, Some(att_prologue.write_shift(false)))?;
         // Stage 2 in F32: its packed buffer is also the fused time-mix kernel's `lora_b`.
         let (dw, da, dv) = (hp.d_w as u32, hp.d_a as u32, hp.d_v as u32);
         let mut stage2 = vec![
@@ -204,21 +212,22 @@ impl Weights {
             at += dv;
         }
         stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
-        let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false)?;
+        let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false, None)?;
 
         Ok(LayerWeights {
             vecs,
             rkv,
             lora1,
             lora2,
-            wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true)?,
+            wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true, None)?,
             fk: Linear::new(
                 gpu,
                 &format!("blk.{l}.fk"),
                 &[Part::of(t("channel_mix_key.weight")?)?.activation(Activation::ReluSq)],
                 false,
+                Some(ffn_prologue),
             )?,
-            fv: Linear::new(gpu, &format!("blk.{l}.fv"), &[Part::of(t("channel_mix_value.weight")?)?], true)?,
+            fv: Linear::new(gpu, &format!("blk.{l}.fv"), &[Part::of(t("channel_mix_value.weight")?)?], true, None)?,
         })
     }
 }
