@@ -17,6 +17,7 @@ fn json_report_on_the_golden_model_both_paths() {
         "--repeats",
         "2",
         "--both",
+        "--both-limits",
         "--json",
     ])
     .ok();
@@ -25,9 +26,11 @@ fn json_report_on_the_golden_model_both_paths() {
     assert_eq!(v["model"]["width"], 128);
     assert_eq!(v["prompt_tokens"], 20);
     let runs = v["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2);
-    assert_eq!(runs[0]["path"], "fused");
-    assert_eq!(runs[1]["path"], "plain");
+    assert_eq!(runs.len(), 4);
+    let labels: Vec<(String, String)> =
+        runs.iter().map(|r| (r["path"].as_str().unwrap().into(), r["limits"].as_str().unwrap().into())).collect();
+    let want = [("fused", "max"), ("plain", "max"), ("fused", "default"), ("plain", "default")];
+    assert_eq!(labels, want.map(|(p, l)| (p.to_string(), l.to_string())));
     for r in runs {
         for phase in ["prefill_tok_s", "decode_tok_s"] {
             let s = &r[phase];
@@ -42,8 +45,10 @@ fn json_report_on_the_golden_model_both_paths() {
         assert_eq!(r["quality_hash"].as_str().unwrap().len(), 16);
         assert_eq!(r["tokens_identical_across_repeats"], true);
     }
-    // Both paths compute the same math: the same greedy tokens.
-    assert_eq!(runs[0]["quality_hash"], runs[1]["quality_hash"]);
+    // Both paths under both limits policies compute the same math: the same greedy tokens.
+    for r in &runs[1..] {
+        assert_eq!(runs[0]["quality_hash"], r["quality_hash"]);
+    }
     // The plain path records more dispatches per token than the fused one.
     assert!(runs[1]["decode"]["dispatches_per_token"].as_f64() > runs[0]["decode"]["dispatches_per_token"].as_f64());
 }
@@ -64,9 +69,14 @@ fn text_report_on_a_tiny_synthetic_model() {
         "1",
     ])
     .ok();
-    for needle in
-        ["adapter: ", "(synthetic: random weights)", "[fused]", "prefill  median", "decode   median", "quality hash"]
-    {
+    for needle in [
+        "adapter: ",
+        "(synthetic: random weights)",
+        "[fused, limits max]",
+        "prefill  median",
+        "decode   median",
+        "quality hash",
+    ] {
         assert!(run.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", run.stdout);
     }
 }

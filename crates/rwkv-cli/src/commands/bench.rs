@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
-use gpu_core::{Gpu, KernelTime, Timer};
+use gpu_core::{ContextOptions, Gpu, KernelTime, LimitsPolicy, Timer};
 use rwkv_model::gpu::{Logits, Model, Path};
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 use rwkv_model::ModelFile;
@@ -52,6 +52,10 @@ pub struct Args {
     /// Benchmark both paths, one after the other (A/B).
     #[arg(long)]
     pub both: bool,
+    /// Also benchmark under the other limits policy: every chosen path runs with `--limits max`
+    /// and with `--limits default` (A/B in one invocation).
+    #[arg(long)]
+    pub both_limits: bool,
     /// Print one JSON object (fields in docs/bench.md) instead of the report.
     #[arg(long)]
     pub json: bool,
@@ -137,6 +141,7 @@ struct KernelTables {
 #[derive(Serialize)]
 struct RunReport {
     path: String,
+    limits: String,
     load_s: f64,
     gpu_memory_bytes: u64,
     prefill_tok_s: Spread,
@@ -321,6 +326,7 @@ fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Resul
             Path::Plain => "plain",
         }
         .to_string(),
+        limits: gpu.caps().policy.name().to_string(),
         load_s: loaded.load_secs,
         gpu_memory_bytes: model.gpu_bytes() + state_bytes,
         prefill_tok_s: Spread::of(prefill_rates),
@@ -376,10 +382,23 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         _ => vec![Path::Fused],
     };
     let mut runs = Vec::new();
-    for path in paths {
-        let (run, back) = bench_path(&gpu, file, path, &args)?;
+    for path in &paths {
+        let (run, back) = bench_path(&gpu, file, *path, &args)?;
         file = back;
         runs.push(run);
+    }
+    if args.both_limits {
+        let other = match device.limits {
+            LimitsPolicy::Max => LimitsPolicy::Default,
+            LimitsPolicy::Default => LimitsPolicy::Max,
+        };
+        let options = ContextOptions { limits: other, ..device.options()? };
+        let other_gpu = Arc::new(Gpu::new(&options).context("opening the GPU with the other limits policy")?);
+        for path in &paths {
+            let (run, back) = bench_path(&other_gpu, file, *path, &args)?;
+            file = back;
+            runs.push(run);
+        }
     }
     let report = Report {
         adapter,
@@ -425,8 +444,9 @@ fn print_report(r: &Report) {
     );
     for run in &r.runs {
         println!(
-            "\n[{}] load {:.2} s, GPU memory {} (sum of buffer sizes: weights, scratch, one state)",
+            "\n[{}, limits {}] load {:.2} s, GPU memory {} (sum of buffer sizes: weights, scratch, one state)",
             run.path,
+            run.limits,
             run.load_s,
             indicatif::HumanBytes(run.gpu_memory_bytes)
         );
