@@ -140,19 +140,17 @@ impl Model {
             let mut rec = self.gpu.recorder();
             ctx.record_layers(&mut rec, chunk.len() as u32, state)?;
             let rows: Vec<usize> = positions.iter().filter(|&&p| p >= start && p < end).map(|&p| p - start).collect();
-            if rows.is_empty() {
-                self.counters.submission(rec.stats());
-                rec.submit();
-            } else {
-                // The head of each wanted row, one submission per row after the chunk's layers.
-                for (i, &row) in rows.iter().enumerate() {
-                    let mut r =
-                        if i == 0 { std::mem::replace(&mut rec, self.gpu.recorder()) } else { self.gpu.recorder() };
-                    ctx.record_head(&mut r, row as u32)?;
-                    self.counters.submission(r.stats());
-                    r.submit();
-                    out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());
-                }
+            // The chunk's layers, then the head of each wanted row (the first in the same
+            // submission), each read back before the next overwrites the logits.
+            let mut pending = Some(rec);
+            for &row in &rows {
+                let mut r = pending.take().unwrap_or_else(|| self.gpu.recorder());
+                ctx.record_head(&mut r, row as u32)?;
+                self.counters.submission(r.stats());
+                r.submit();
+                out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());
+            }
+            if let Some(rec) = pending {
                 self.counters.submission(rec.stats());
                 rec.submit();
             }
