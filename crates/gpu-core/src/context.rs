@@ -236,10 +236,4 @@ impl Gpu {
     pub fn cache_sizes(&self) -> (usize, usize) {
         (self.pipelines.lock().unwrap().len(), self.bind_groups.lock().unwrap().len())
     }
-
-    /// Drops every cached bind group that refers to `buffer` (call before reusing its memory
-    /// for something else is not needed: ids are never reused).
-    pub fn forget_bind_groups(&self) {
-        self.bind_groups.lock().unwrap().clear();
-    }
 }
