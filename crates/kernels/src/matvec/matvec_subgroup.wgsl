@@ -12,6 +12,9 @@ override VEC: bool;
 override WG: u32 = 128u;
 // Threads per row: a power of two dividing WG.
 override TPR: u32 = 32u;
+// Rows per row group (1, 2 or 4): the TPR threads of a group reduce R consecutive rows of one
+// segment together, loading each input vec4 once for all of them.
+override R: u32 = 1u;
 override SEGS: u32 = 1u;
 override SEG_END0: u32;
 override SEG_END1: u32;
@@ -62,7 +65,7 @@ override LN_B_ROW: u32 = 0u;
 override MIX_ROW: u32 = 0u;
 override PARITY: u32 = 0u;
 override WRITE_SHIFT: bool = false;
-// Row groups (of WG / TPR rows) per workgroup, sharing one prologue.
+// Row groups (of WG / TPR · R rows) per workgroup, sharing one prologue.
 override REPEAT: u32 = 1u;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
@@ -71,6 +74,8 @@ override XS_LEN: u32 = 1u;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
+// The weight binding again, as words (element loads and Q8_0 scales: 4-byte reads).
+@group(0) @binding(6) var<storage, read> w_words: array<u32>;
 // main_prologue only: per-layer vectors [rows, C] and the token-shift state [2, C].
 @group(0) @binding(4) var<storage, read> vecs: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> shift: array<vec4<f32>>;
@@ -101,42 +106,59 @@ fn x_vec(q: u32) -> vec4<f32> {
     return x[q];
 }
 
-// Dot product of weight vec4 c of a row with its inputs (VEC path). wq and xq are the row's
-// first weight vec4 and input vec4; a chunk is 4 F32, 8 F16 or 16 Q8_0 values.
-fn chunk_dot(wq: u32, xq: u32, c: u32) -> f32 {
-    let wd = w[wq + c];
+// The inputs of one weight vec4 (VEC path): 4 F32, 8 F16 or 16 Q8_0 values (unused fields 0).
+struct XChunk {
+    a: vec4<f32>,
+    b: vec4<f32>,
+    c: vec4<f32>,
+    d: vec4<f32>,
+}
+
+// The inputs of chunk c of a row whose input starts at vec4 xq.
+fn x_chunk(xq: u32, c: u32) -> XChunk {
+    let zero = vec4<f32>(0.0);
     if (DTYPE == DTYPE_F32) {
-        return dot(bitcast<vec4<f32>>(wd), x_vec(xq + c));
+        return XChunk(x_vec(xq + c), zero, zero, zero);
     }
     if (DTYPE == DTYPE_F16) {
-        return dot_f16x8(wd, x_vec(xq + 2u * c), x_vec(xq + 2u * c + 1u));
+        let i = xq + 2u * c;
+        return XChunk(x_vec(i), x_vec(i + 1u), zero, zero);
+    }
+    let i = xq + 4u * c;
+    return XChunk(x_vec(i), x_vec(i + 1u), x_vec(i + 2u), x_vec(i + 3u));
+}
+
+// Dot product of weight vec4 c of a row (whose first weight vec4 is wq) with its inputs.
+fn chunk_dot(wq: u32, c: u32, xc: XChunk) -> f32 {
+    let wd = w[wq + c];
+    if (DTYPE == DTYPE_F32) {
+        return dot(bitcast<vec4<f32>>(wd), xc.a);
+    }
+    if (DTYPE == DTYPE_F16) {
+        return dot_f16x8(wd, xc.a, xc.b);
     }
     let b = (wq + c) / 2u; // flat Q8_0 block: 2 chunks per block
-    let sw = Q8_SCALES + b / 2u;
-    let xi = xq + 4u * c;
-    return q8_scale(w[sw / 4u][sw % 4u], b) * dot_q8x16(wd, x_vec(xi), x_vec(xi + 1u), x_vec(xi + 2u), x_vec(xi + 3u));
+    return q8_scale(w_words[Q8_SCALES + b / 2u], b) * dot_q8x16(wd, xc.a, xc.b, xc.c, xc.d);
 }
 
 // Element e of the weight binding, at any alignment.
 fn weight_at(e: u32) -> f32 {
     if (DTYPE == DTYPE_F32) {
-        return bitcast<f32>(w[e / 4u][e % 4u]);
+        return bitcast<f32>(w_words[e]);
     }
     if (DTYPE == DTYPE_F16) {
-        let i = e / 2u;
-        return f16_elem(w[i / 4u][i % 4u], e);
+        return f16_elem(w_words[e / 2u], e);
     }
-    let i = e / 4u;
     let b = e / Q8_BLOCK;
-    let sw = Q8_SCALES + b / 2u;
-    return f32(unpack4xI8(w[i / 4u][i % 4u])[e % 4u]) * q8_scale(w[sw / 4u][sw % 4u], b);
+    return f32(unpack4xI8(w_words[e / 4u])[e % 4u]) * q8_scale(w_words[Q8_SCALES + b / 2u], b);
 }
 
-// This thread's share of the dot product of row r (of this binding) with its input.
-fn row_dot(r: u32, lane: u32) -> f32 {
-    let s = seg_of(r);
+// This thread's shares of the dot products of rows r0 .. r0 + R - 1 (of this binding, all in
+// one segment) with their input: component j for row r0 + j.
+fn rows_dot(r0: u32, lane: u32) -> vec4<f32> {
+    let s = seg_of(r0);
     let k = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3);
-    let welem = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3) + (r - seg_start(s)) * k;
+    let welem = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3) + (r0 - seg_start(s)) * k;
     // The prologue prepares each segment's input at the start of xs.
     let xelem = select(seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3), 0u, PROLOGUE);
     var acc = vec4<f32>(0.0);
@@ -145,22 +167,43 @@ fn row_dot(r: u32, lane: u32) -> f32 {
         let chunks = k / per;
         let wq = welem / per;
         let xq = xelem / 4u;
-        // Four independent loads in flight per thread.
         var c = lane;
-        for (; c + 3u * TPR < chunks; c += 4u * TPR) {
-            acc += vec4<f32>(chunk_dot(wq, xq, c), chunk_dot(wq, xq, c + TPR), chunk_dot(wq, xq, c + 2u * TPR),
-                             chunk_dot(wq, xq, c + 3u * TPR));
+        if (R == 1u) {
+            // Four independent loads in flight per thread.
+            for (; c + 3u * TPR < chunks; c += 4u * TPR) {
+                acc += vec4<f32>(chunk_dot(wq, c, x_chunk(xq, c)), chunk_dot(wq, c + TPR, x_chunk(xq, c + TPR)),
+                                 chunk_dot(wq, c + 2u * TPR, x_chunk(xq, c + 2u * TPR)),
+                                 chunk_dot(wq, c + 3u * TPR, x_chunk(xq, c + 3u * TPR)));
+            }
+            for (; c < chunks; c += TPR) {
+                acc.x += chunk_dot(wq, c, x_chunk(xq, c));
+            }
+            return vec4<f32>((acc.x + acc.y) + (acc.z + acc.w), 0.0, 0.0, 0.0);
         }
-        for (; c < chunks; c += TPR) {
-            acc.x += chunk_dot(wq, xq, c);
+        // 2·R independent loads in flight per thread; each input chunk serves R rows.
+        for (; c + TPR < chunks; c += 2u * TPR) {
+            let x0 = x_chunk(xq, c);
+            let x1 = x_chunk(xq, c + TPR);
+            for (var j = 0u; j < R; j++) {
+                acc[j] += chunk_dot(wq + j * chunks, c, x0) + chunk_dot(wq + j * chunks, c + TPR, x1);
+            }
+        }
+        if (c < chunks) {
+            let x0 = x_chunk(xq, c);
+            for (var j = 0u; j < R; j++) {
+                acc[j] += chunk_dot(wq + j * chunks, c, x0);
+            }
         }
     } else {
         for (var e = lane; e < k; e += TPR) {
             let i = xelem + e;
-            acc.x += weight_at(welem + e) * x_vec(i / 4u)[i % 4u];
+            let xv = x_vec(i / 4u)[i % 4u];
+            for (var j = 0u; j < R; j++) {
+                acc[j] += weight_at(welem + j * k + e) * xv;
+            }
         }
     }
-    return (acc.x + acc.y) + (acc.z + acc.w);
+    return acc;
 }
 
 // Bias, activation and residual for row r of this binding, then the store.
@@ -191,15 +234,17 @@ fn row_sum(lid: u32, lane: u32, acc: f32) -> f32 {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let r = flat_workgroup(wid, nwg) * (WG / TPR) + lid / TPR;
+    let r0 = (flat_workgroup(wid, nwg) * (WG / TPR) + lid / TPR) * R;
     let lane = lid % TPR;
-    var acc = 0.0;
-    if (r < PART_ROWS) {
-        acc = row_dot(r, lane);
+    var acc = vec4<f32>(0.0);
+    if (r0 < PART_ROWS) {
+        acc = rows_dot(r0, lane);
     }
-    let total = row_sum(lid, lane, acc);
-    if (lane == 0u && r < PART_ROWS) {
-        store(r, total);
+    for (var j = 0u; j < R; j++) {
+        let total = row_sum(lid, lane, acc[j]);
+        if (lane == 0u && r0 + j < PART_ROWS) {
+            store(r0 + j, total);
+        }
     }
 }
 
@@ -279,13 +324,13 @@ fn store_shift(h: u32, q: u32, v: vec4<f32>) {
 }
 
 // One token with the LayerNorm + token-shift prologue (PROLOGUE = true): each workgroup owns
-// REPEAT groups of WG / TPR consecutive rows, normalises x itself, then for each segment among
+// REPEAT groups of WG / TPR · R consecutive rows, normalises x itself, then for each segment among
 // its rows prepares that segment's mixed input in xs and reduces its rows of that segment.
 @compute @workgroup_size(WG)
 fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let wg = flat_workgroup(wid, nwg);
-    let rows_per_group = WG / TPR;
+    let rows_per_group = WG / TPR * R;
     let first = wg * REPEAT * rows_per_group;
     if (first >= PART_ROWS) {
         return; // a whole spare workgroup of a 2-D grid (uniform)
@@ -325,15 +370,17 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         }
         workgroupBarrier();
         for (var g = 0u; g < REPEAT; g++) {
-            let r = first + g * rows_per_group + lid / TPR;
-            let mine = r <= last && seg_of(r) == s;
-            var acc = 0.0;
+            let r0 = first + g * rows_per_group + lid / TPR * R;
+            let mine = r0 <= last && seg_of(r0) == s;
+            var acc = vec4<f32>(0.0);
             if (mine) {
-                acc = row_dot(r, lane);
+                acc = rows_dot(r0, lane);
             }
-            let total = row_sum(lid, lane, acc);
-            if (mine && lane == 0u) {
-                store(r, total);
+            for (var j = 0u; j < R; j++) {
+                let total = row_sum(lid, lane, acc[j]);
+                if (mine && lane == 0u) {
+                    store(r0 + j, total);
+                }
             }
         }
         workgroupBarrier();

@@ -11,9 +11,11 @@
 //!   padded to 16 bytes ([`crate::formats`]).
 //! - 2 `bias`, read, `[rows]` f32; when no segment has a bias the launcher binds `x` here.
 //! - 3 `y`, read_write, `[rows]` f32.
+//! - 6 `w_words`, read, `array<u32>`: the same range as `w` (element loads and Q8_0 scales).
 //!
-//! Each row is reduced by a group of threads (a power of two) reading consecutive vec4s, four
-//! loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
+//! A group of threads (a power of two) reduces R consecutive rows (1, 2 or 4, all in one
+//! segment) reading consecutive vec4s, each input vec4 loaded once for the R rows and 2·R (R = 1:
+//! four) weight loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
 //! (`matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (`matvec.wgsl`).
 //!
 //! [`PrologueMatvec`] runs the same shaders' `main_prologue` entry: LayerNorm + token shift of
@@ -36,8 +38,13 @@ use crate::formats::WeightFormat;
 use crate::projection::{Part, Projection};
 use crate::{KernelError, Result};
 
-const BINDINGS: &[Binding] =
-    &[Binding::read(0, 0, "x"), Binding::read(0, 1, "w"), Binding::read(0, 2, "bias"), Binding::read_write(0, 3, "y")];
+const BINDINGS: &[Binding] = &[
+    Binding::read(0, 0, "x"),
+    Binding::read(0, 1, "w"),
+    Binding::read(0, 2, "bias"),
+    Binding::read_write(0, 3, "y"),
+    Binding::read(0, 6, "w_words"),
+];
 
 pub const KERNEL: KernelSource = KernelSource {
     name: "matvec",
@@ -64,6 +71,7 @@ const PROLOGUE_BINDINGS: &[Binding] = &[
     Binding::read_write(0, 3, "y"),
     Binding::read(0, 4, "vecs"),
     Binding::read_write(0, 5, "shift"),
+    Binding::read(0, 6, "w_words"),
 ];
 
 pub const KERNEL_PROLOGUE: KernelSource = KernelSource {
@@ -86,25 +94,35 @@ pub const KERNEL_PROLOGUE_SUBGROUP: KernelSource = KernelSource {
 const WORKGROUP: u32 = 128;
 /// Most threads reducing one row.
 const MAX_THREADS_PER_ROW: u32 = 32;
+/// Row groups a projection should have before rows are shared by a group (enough warps in
+/// flight on a large GPU).
+const MIN_ROW_GROUPS: u32 = 1024;
 
 /// A projection for one token, with its pipelines (one per weight binding).
 pub struct Matvec {
     spec: Projection,
     parts: Vec<(Part, Arc<Pipeline>)>,
-    threads_per_row: u32,
+    geometry: Geometry,
 }
 
-/// How the kernels split the rows of `spec` among threads on `gpu` (shared by both entries).
-struct Geometry {
+/// How the kernels split the rows of a projection among threads (shared by both entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
     /// The subgroup variant (where the device has subgroups).
-    subgroup: bool,
+    pub subgroup: bool,
     /// Whole-vec4 loads (the VEC override).
-    vec: bool,
-    threads_per_row: u32,
+    pub vec: bool,
+    /// Threads reducing one row group (a power of two, at most the smallest subgroup).
+    pub threads_per_row: u32,
+    /// Rows per row group (1, 2 or 4; divides every segment's and row block's rows).
+    pub rows: u32,
+    /// Threads per workgroup (a multiple of `threads_per_row`).
+    pub workgroup: u32,
 }
 
 impl Geometry {
-    fn of(gpu: &Gpu, spec: &Projection) -> Self {
+    /// The default split of `spec` on `gpu` for a workgroup of `workgroup` threads.
+    pub fn of(gpu: &Gpu, spec: &Projection, workgroup: u32) -> Self {
         let sg = gpu.caps().subgroups;
         let per_chunk = match spec.format {
             WeightFormat::F32 => 4,
@@ -120,7 +138,47 @@ impl Geometry {
         };
         // About four chunks per thread before adding threads.
         let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
-        Geometry { subgroup: sg.is_some(), vec, threads_per_row }
+        let total_rows: u32 = spec.segments.iter().map(|s| s.rows).sum();
+        let rows =
+            [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS).unwrap_or(1);
+        let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup }
+    }
+
+    /// Whether groups of `r` rows never straddle a segment or a row block.
+    fn rows_fit(spec: &Projection, r: u32) -> bool {
+        spec.segments.iter().all(|s| s.rows % r == 0) && spec.parts().iter().all(|p| p.rows % r == 0)
+    }
+
+    /// Checks a geometry for `spec` on `gpu`.
+    pub fn validate(&self, gpu: &Gpu, spec: &Projection, kernel: &'static str) -> Result<()> {
+        let tpr = self.threads_per_row;
+        let sg_ok = match gpu.caps().subgroups {
+            Some(sg) => !self.subgroup || tpr <= sg.min,
+            None => !self.subgroup,
+        };
+        crate::check_shape(kernel, "threads per row", tpr, tpr.is_power_of_two() && tpr <= 64 && sg_ok)?;
+        crate::check_shape(kernel, "rows per group", self.rows, matches!(self.rows, 1 | 2 | 4))?;
+        crate::check_shape(kernel, "rows per group", self.rows, Self::rows_fit(spec, self.rows))?;
+        let wg = self.workgroup;
+        let max = gpu.caps().limits.max_compute_invocations_per_workgroup;
+        crate::check_shape(kernel, "workgroup size", wg, wg.is_multiple_of(tpr) && wg <= max)?;
+        let per_chunk = match spec.format {
+            WeightFormat::F32 => 4,
+            WeightFormat::F16 => 8,
+            WeightFormat::Q8_0 => 16,
+        };
+        crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))?;
+        Ok(())
+    }
+
+    /// Rows one workgroup computes per row-group pass.
+    pub fn rows_per_pass(&self) -> u32 {
+        self.workgroup / self.threads_per_row * self.rows
+    }
+
+    fn overrides(&self) -> [(&'static str, f64); 3] {
+        [("WG", self.workgroup as f64), ("TPR", self.threads_per_row as f64), ("R", self.rows as f64)]
     }
 }
 
@@ -135,20 +193,24 @@ fn prev_power_of_two(n: u32) -> u32 {
 impl Matvec {
     /// Builds the pipelines of `spec`: the subgroup variant where the device has subgroups.
     pub fn new(gpu: &Gpu, spec: &Projection) -> Result<Self> {
+        Self::with_geometry(gpu, spec, Geometry::of(gpu, spec, WORKGROUP))
+    }
+
+    /// Builds the pipelines of `spec` with an explicit split of the rows (for tuning).
+    pub fn with_geometry(gpu: &Gpu, spec: &Projection, g: Geometry) -> Result<Self> {
         spec.validate("matvec")?;
-        let g = Geometry::of(gpu, spec);
+        g.validate(gpu, spec, "matvec")?;
         let kernel = if g.subgroup { &KERNEL_SUBGROUP } else { &KERNEL };
         let parts = spec
             .parts()
             .into_iter()
             .map(|part| {
                 let mut o = spec.overrides(part, g.vec);
-                o.push(("WG", WORKGROUP as f64));
-                o.push(("TPR", g.threads_per_row as f64));
+                o.extend(g.overrides());
                 Ok((part, gpu.pipeline(kernel, &o)?))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Matvec { spec: spec.clone(), parts, threads_per_row: g.threads_per_row })
+        Ok(Matvec { spec: spec.clone(), parts, geometry: g })
     }
 
     pub fn spec(&self) -> &Projection {
@@ -161,7 +223,11 @@ impl Matvec {
     }
 
     pub fn threads_per_row(&self) -> u32 {
-        self.threads_per_row
+        self.geometry.threads_per_row
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
     }
 
     /// Records `y = act(W·x + bias)` (or `y +=` it): one dispatch per weight binding. `weight`
@@ -202,12 +268,12 @@ impl Matvec {
             }
             None => x,
         };
-        let rows_per_group = WORKGROUP / self.threads_per_row;
+        let rows_per_workgroup = self.geometry.rows_per_pass();
         let max_dim = gpu.caps().limits.max_compute_workgroups_per_dimension;
         for ((part, pipeline), w) in self.parts.iter().zip(weight) {
             crate::check_len("matvec", "w", w.size, spec.part_weight_bytes(*part))?;
-            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y]])?;
-            rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(rows_per_group), max_dim));
+            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, *w]])?;
+            rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(rows_per_workgroup), max_dim));
         }
         Ok(())
     }

@@ -111,11 +111,16 @@ impl PrologueMatvec {
     /// segment's row length is not C or its input not a whole block of C, or when the prepared
     /// input (C floats) does not fit the device's workgroup memory.
     pub fn new(gpu: &Gpu, spec: &Projection, prologue: Prologue) -> Result<Self> {
+        Self::with_geometry(gpu, spec, prologue, Geometry::of(gpu, spec, WORKGROUP))
+    }
+
+    /// As [`Self::new`] with an explicit split of the rows (for tuning).
+    pub fn with_geometry(gpu: &Gpu, spec: &Projection, prologue: Prologue, g: Geometry) -> Result<Self> {
         spec.validate("matvec_prologue")?;
         prologue.validate(spec)?;
-        let g = Geometry::of(gpu, spec);
+        g.validate(gpu, spec, "matvec_prologue")?;
         let limits = &gpu.caps().limits;
-        let wg = crate::workgroup_size(gpu, WORKGROUP).max(g.threads_per_row);
+        let wg = g.workgroup;
         let xs_len = prologue.c.div_ceil(4);
         let shared = xs_len as u64 * 16 + wg as u64 * 4;
         if shared > limits.max_compute_workgroup_storage_size as u64 {
@@ -133,9 +138,8 @@ impl PrologueMatvec {
             .map(|part| {
                 let pipeline = |parity: u32| {
                     let mut o = spec.overrides(part, g.vec);
+                    o.extend(g.overrides());
                     o.extend([
-                        ("WG", wg as f64),
-                        ("TPR", g.threads_per_row as f64),
                         ("PROLOGUE", 1.0),
                         ("C", prologue.c as f64),
                         ("EPS", prologue.eps as f64),
@@ -158,7 +162,7 @@ impl PrologueMatvec {
             prologue,
             parts,
             threads_per_row: g.threads_per_row,
-            rows_per_workgroup: wg / g.threads_per_row * prologue.row_groups,
+            rows_per_workgroup: g.rows_per_pass() * prologue.row_groups,
         })
     }
 
@@ -235,7 +239,7 @@ impl PrologueMatvec {
         for ((part, pipelines), w) in self.parts.iter().zip(weight) {
             crate::check_len(K, "w", w.size, spec.part_weight_bytes(*part))?;
             let pipeline = &pipelines[parity as usize];
-            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, vecs, shift]])?;
+            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, vecs, shift, *w]])?;
             rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(self.rows_per_workgroup), max_dim));
         }
         Ok(())

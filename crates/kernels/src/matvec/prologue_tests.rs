@@ -97,10 +97,20 @@ impl Bound {
 
 /// Runs one token on the GPU and compares the output and the shift state with the reference.
 fn check(gpu: &Gpu, spec: &Projection, p: &Prologue, parity: u32, seed: u64) -> Result<(), TestCaseError> {
+    check_with(gpu, spec, p, parity, seed, PrologueMatvec::new(gpu, spec, *p).unwrap())
+}
+
+fn check_with(
+    gpu: &Gpu,
+    spec: &Projection,
+    p: &Prologue,
+    parity: u32,
+    seed: u64,
+    mv: PrologueMatvec,
+) -> Result<(), TestCaseError> {
     let mut rng = Rng::new(seed);
     let w = pt::weight(spec, &mut rng);
     let t = Token::random(spec, p, &mut rng);
-    let mv = PrologueMatvec::new(gpu, spec, *p).unwrap();
     let b = Bound::new(gpu, spec, &w, &t);
     let mut rec = gpu.recorder();
     b.record(gpu, &mut rec, &mv, parity);
@@ -175,6 +185,33 @@ proptest! {
         }
         prop_assert!(PrologueMatvec::new(gpu, &spec, p).unwrap().uses_subgroups());
         check(gpu, &spec, &p, parity, seed)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(testing::config())]
+    /// Every split of the rows among threads gives the reference result (rows rounded up to a
+    /// multiple of 4 so that groups of 1, 2 and 4 rows all fit).
+    #[test]
+    fn every_geometry_matches_ln_shift_then_projection(
+        (spec, p) in prologue_case(),
+        rows in prop_oneof![Just(1u32), Just(2), Just(4)],
+        tpr_log in 0u32..=5,
+        wg_log in 0u32..=2,
+        subgroups in any::<bool>(),
+        parity in 0u32..2,
+        seed in any::<u64>(),
+    ) {
+        let mut spec = spec;
+        for s in &mut spec.segments {
+            s.rows = s.rows.next_multiple_of(4);
+        }
+        let gpu = if subgroups { testing::gpu() } else { testing::gpu_without_subgroups() };
+        let auto = Geometry::of(gpu, &spec, 64);
+        let cap = gpu.caps().subgroups.map_or(32, |sg| sg.min.min(32));
+        let threads_per_row = (1u32 << tpr_log).min(cap);
+        let g = Geometry { threads_per_row, rows, workgroup: (64u32 << wg_log).max(threads_per_row), ..auto };
+        check_with(gpu, &spec, &p, parity, seed, PrologueMatvec::with_geometry(gpu, &spec, p, g).unwrap())?;
     }
 }
 

@@ -9,7 +9,10 @@ use crate::testing::{self, Rng};
 
 /// Runs `spec` on `gpu` with `y` pre-filled with `d.y0`; returns the output.
 fn run(gpu: &Gpu, spec: &Projection, w: &TestWeight, d: &TestData) -> Vec<f32> {
-    let mv = Matvec::new(gpu, spec).unwrap();
+    run_with(gpu, spec, Matvec::new(gpu, spec).unwrap(), w, d)
+}
+
+fn run_with(gpu: &Gpu, spec: &Projection, mv: Matvec, w: &TestWeight, d: &TestData) -> Vec<f32> {
     let weights = pt::upload_weight(gpu, spec, w);
     let ranges: Vec<BufferRange<'_>> = weights.iter().map(|b| b.all()).collect();
     let x = pt::upload_padded(gpu, &d.x);
@@ -48,6 +51,52 @@ proptest! {
         prop_assert!(Matvec::new(gpu, &spec).unwrap().uses_subgroups());
         check(gpu, &spec, seed)?;
     }
+}
+
+/// `spec` with every segment's rows rounded up to a multiple of 4, so that every row-group size fits.
+fn rows_by_four(mut spec: Projection) -> Projection {
+    for s in &mut spec.segments {
+        s.rows = s.rows.next_multiple_of(4);
+    }
+    spec
+}
+
+proptest! {
+    #![proptest_config(testing::config())]
+    /// Every split of the rows among threads gives the reference result: 1, 2 or 4 rows per
+    /// group, 1 to 32 threads per group, small and large workgroups, both variants.
+    #[test]
+    fn every_geometry_matches_reference(
+        spec in pt::projection().prop_map(rows_by_four),
+        rows in prop_oneof![Just(1u32), Just(2), Just(4)],
+        tpr_log in 0u32..=5,
+        wg_log in 0u32..=2,
+        subgroups in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let gpu = if subgroups { testing::gpu() } else { testing::gpu_without_subgroups() };
+        let auto = Geometry::of(gpu, &spec, 64);
+        let cap = gpu.caps().subgroups.map_or(32, |sg| sg.min.min(32));
+        let threads_per_row = (1u32 << tpr_log).min(cap);
+        let g = Geometry { threads_per_row, rows, workgroup: (64u32 << wg_log).max(threads_per_row), ..auto };
+        let mut rng = Rng::new(seed);
+        let w = pt::weight(&spec, &mut rng);
+        let d = pt::data(&spec, 1, &mut rng);
+        let got = run_with(gpu, &spec, Matvec::with_geometry(gpu, &spec, g).unwrap(), &w, &d);
+        pt::assert_matches(&format!("matvec {g:?} {spec:?}"), &got, &pt::expected(&spec, 1, &w, &d))?;
+    }
+}
+
+#[test]
+fn geometries_that_do_not_fit_are_errors() {
+    let gpu = testing::gpu();
+    let spec = Projection::new(formats::WeightFormat::F16, 6, 64);
+    let auto = Geometry::of(gpu, &spec, 64);
+    assert!(Matvec::with_geometry(gpu, &spec, Geometry { rows: 4, ..auto }).is_err(), "4 rows do not divide 6");
+    assert!(Matvec::with_geometry(gpu, &spec, Geometry { rows: 3, ..auto }).is_err());
+    assert!(Matvec::with_geometry(gpu, &spec, Geometry { threads_per_row: 3, ..auto }).is_err());
+    assert!(Matvec::with_geometry(gpu, &spec, Geometry { workgroup: 4096, ..auto }).is_err());
+    assert!(Matvec::with_geometry(gpu, &spec, Geometry { rows: 2, ..auto }).is_ok());
 }
 
 /// Every device the tests have: both variants and the default limits.

@@ -22,11 +22,15 @@
 //! stage of the four LoRAs: bindings 0 and 2-6 as above, binding 1 unused, and
 //! - 7 `hidden` [Dw·T | Da·T | Dv·T | Dg·T] read: stage-1 outputs with their middle activations
 //!   applied (tanh(w1·x), a1·x, v1·x, σ(g1·x)), one [T, D] block per LoRA;
-//! - 8 `lora_b` read: F32 row-major w2 [C, Dw], a2 [C, Da], v2 [C, Dv], g2 [C, Dg], packed in
-//!   that order (GGUF `time_mix_*2` ne [D, C]);
+//! - 8 `lora_bt` read: F32 stage-2 matrices transposed, w2ᵀ [Dw, C], a2ᵀ [Da, C], v2ᵀ [Dv, C],
+//!   g2ᵀ [Dg, C], packed in that order ([`transpose_lora_b`] makes it from the GGUF row-major
+//!   `time_mix_*2` matrices, ne [D, C]);
 //! - `params` [≥ 8, C]: all of [`ParamRow`] (w0, a0, v0 too);
 //!
-//! and computes z = w0 + w2·h_w, α = σ(a0 + a2·h_a), vgate = σ(v0 + v2·h_v), g = g2·h_g.
+//! and computes z = w0 + w2·h_w, α = σ(a0 + a2·h_a), vgate = σ(v0 + v2·h_v), g = g2·h_g. It runs
+//! SPLIT·N invocations per head (SPLIT = 4 where the device allows): all of them share the stage-2
+//! products, reading the transposed matrices along C in coalesced vec4s, and the first N run the
+//! state update.
 
 mod reference;
 #[cfg(test)]
@@ -35,6 +39,7 @@ mod token_count;
 
 use std::sync::Arc;
 
+use crate::KernelError;
 use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
 pub use reference::{lora_stage2, time_mix};
@@ -148,7 +153,7 @@ pub const KERNEL_LORA: KernelSource = KernelSource {
         Binding::read_write(0, 5, "out"),
         Binding::uniform(0, 6, "dims"),
         Binding::read(0, 7, "hidden"),
-        Binding::read(0, 8, "lora_b"),
+        Binding::read(0, 8, "lora_bt"),
     ],
     needs: NEEDS,
 };
@@ -238,6 +243,34 @@ impl TimeMix {
     }
 }
 
+/// The `lora_bt` layout from the four row-major stage-2 matrices packed back to back (w2 [C, Dw],
+/// a2 [C, Da], v2 [C, Dv], g2 [C, Dg]): each matrix transposed in place of itself.
+pub fn transpose_lora_b(c: usize, ranks: LoraRanks, row_major: &[f32]) -> crate::Result<Vec<f32>> {
+    let total = ranks.total() as usize;
+    crate::check_len("time_mix_lora", "stage-2 matrices", row_major.len() as u64 * 4, (c * total * 4) as u64)?;
+    let mut out = vec![0f32; c * total];
+    let mut off = 0;
+    for d in [ranks.w, ranks.a, ranks.v, ranks.g].map(|d| d as usize) {
+        let (src, dst) = (&row_major[off..off + c * d], &mut out[off..off + c * d]);
+        for i in 0..c {
+            for j in 0..d {
+                dst[j * c + i] = src[i * d + j];
+            }
+        }
+        off += c * d;
+    }
+    Ok(out)
+}
+
+/// Head multiples (SPLIT) of the fused kernel's workgroup, largest first.
+const LORA_SPLITS: [u32; 3] = [4, 2, 1];
+
+/// Workgroup memory of `time_mix_lora` with `wg` invocations (see the shader's workgroup arrays).
+fn lora_shared_bytes(shape: TimeMixShape, ranks: LoraRanks, wg: u32) -> u64 {
+    let nq = shape.head_size as u64 / 4;
+    (8 * nq + ranks.total() / 4 + 4 * wg as u64) * 16
+}
+
 /// The fused decode variant: also does the LoRAs' second stage (see the module doc).
 pub struct TimeMixLora {
     pipeline: Arc<Pipeline>,
@@ -255,8 +288,24 @@ impl TimeMixLora {
         crate::check_shape(NAME_LORA, "ICLR LoRA rank", ranks.a, rank_ok(ranks.a, false))?;
         crate::check_shape(NAME_LORA, "value LoRA rank", ranks.v, rank_ok(ranks.v, shape.first_layer))?;
         crate::check_shape(NAME_LORA, "gate LoRA rank", ranks.g, rank_ok(ranks.g, false))?;
+        let limits = &gpu.caps().limits;
+        let wg = LORA_SPLITS
+            .iter()
+            .map(|s| s * shape.head_size)
+            .find(|&wg| {
+                wg <= limits.max_compute_invocations_per_workgroup
+                    && wg <= limits.max_compute_workgroup_size_x
+                    && lora_shared_bytes(shape, ranks, wg) <= limits.max_compute_workgroup_storage_size as u64
+            })
+            .ok_or(KernelError::Shape {
+                kernel: NAME_LORA,
+                what: "workgroup memory bytes",
+                found: lora_shared_bytes(shape, ranks, shape.head_size),
+                why: "exceeds the device's max_compute_workgroup_storage_size",
+            })?;
         let mut ov = overrides(shape);
         ov.extend([
+            ("LORA_WG", wg as f64),
             ("RANK_W", ranks.w as f64),
             ("RANK_A", ranks.a as f64),
             ("RANK_V", ranks.v as f64),
@@ -283,7 +332,7 @@ impl TimeMixLora {
         tokens: u32,
         rkv: BufferRange<'_>,
         hidden: BufferRange<'_>,
-        lora_b: BufferRange<'_>,
+        lora_bt: BufferRange<'_>,
         params: BufferRange<'_>,
         v_first: BufferRange<'_>,
         state: BufferRange<'_>,
@@ -293,10 +342,10 @@ impl TimeMixLora {
         check_common(NAME_LORA, shape, tokens, &rkv, (&params, ParamRow::FUSED_ROWS), &v_first, &state, &out)?;
         let total = self.ranks.total();
         crate::check_len(NAME_LORA, "hidden", hidden.size, tokens as u64 * total * 4)?;
-        crate::check_len(NAME_LORA, "lora_b", lora_b.size, shape.channels() * total * 4)?;
+        crate::check_len(NAME_LORA, "lora_bt", lora_bt.size, shape.channels() * total * 4)?;
         let dims = self.counts.get(gpu, tokens)?;
         let groups =
-            gpu.bind_groups(&self.pipeline, &[&[rkv, params, v_first, state, out, dims.all(), hidden, lora_b]])?;
+            gpu.bind_groups(&self.pipeline, &[&[rkv, params, v_first, state, out, dims.all(), hidden, lora_bt]])?;
         let max = gpu.caps().limits.max_compute_workgroups_per_dimension;
         rec.dispatch(&self.pipeline, &groups, workgroups_1d(shape.heads, max));
         Ok(())

@@ -261,7 +261,8 @@ fn run_fused(gpu: &Gpu, case: &Case, lc: &LoraCase) -> Outputs {
     let r = lc.ranks;
     let hidden =
         segment_major(&lc.hidden, case.tokens, &[r.w as usize, r.a as usize, r.v as usize, r.g as usize], &[true; 4]);
-    let (rkv, hidden, lora_b, params) = (up(&rkv), up(&hidden), up(&lc.lora_b), up(&case.params));
+    let lora_bt = transpose_lora_b(case.shape.channels() as usize, r, &lc.lora_b).unwrap();
+    let (rkv, hidden, lora_bt, params) = (up(&rkv), up(&hidden), up(&lora_bt), up(&case.params));
     let v_first = Guarded::with_contents(gpu, &case.v_first);
     let state = Guarded::with_contents(gpu, &case.state);
     let out = Guarded::new(gpu, case.tokens * case.shape.channels() as usize);
@@ -272,7 +273,7 @@ fn run_fused(gpu: &Gpu, case: &Case, lc: &LoraCase) -> Outputs {
         case.tokens as u32,
         rkv.all(),
         hidden.all(),
-        lora_b.all(),
+        lora_bt.all(),
         params.all(),
         v_first.range(),
         state.range(),

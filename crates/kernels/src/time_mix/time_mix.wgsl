@@ -10,7 +10,10 @@
 // Two entry points:
 //   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g);
 //   time_mix_lora  computes them from the LoRA stage-1 outputs `hidden` [RW·T | RA·T | RV·T | RG·T]
-//                  and the stage-2 matrices `lora_b` (w2 [C, RW], a2 [C, RA], v2 [C, RV], g2 [C, RG]).
+//                  and the stage-2 matrices stored transposed, `lora_bt` (w2ᵀ [RW, C], a2ᵀ [RA, C],
+//                  v2ᵀ [RV, C], g2ᵀ [RG, C]), with LORA_WG = SPLIT·N invocations per head: all of them
+//                  share the stage-2 products (coalesced vec4 reads along C), the first N run the
+//                  state update.
 // Multi-token inputs are segment-major, as the projections write them: `rkv` is [3, T, C]
 // (r, k, v blocks), each LoRA block holds its T rows contiguously.
 // `params` rows (ParamRow in mod.rs): k_k, k_a, r_k, ln_x weight, ln_x bias, w0, a0, v0.
@@ -25,6 +28,10 @@ override RANK_V: u32 = 32u;
 override RANK_G: u32 = 32u;
 override NQ: u32 = N / 4u;
 override HIDDEN_Q: u32 = (RANK_W + RANK_A + RANK_V + RANK_G) / 4u;
+// time_mix_lora: invocations per head, a multiple of N (SPLIT·N).
+override LORA_WG: u32 = 256u;
+// time_mix_lora: vec4s of stage-2 partial sums, 4 LoRAs x LORA_WG.
+override PART_Q: u32 = 4u * LORA_WG;
 
 const MAX_NQ: u32 = 16u;
 const L2_EPS: f32 = 1e-12;
@@ -44,7 +51,7 @@ struct Dims {
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 @group(0) @binding(6) var<uniform> dims: Dims;
 @group(0) @binding(7) var<storage, read> hidden: array<vec4<f32>>;
-@group(0) @binding(8) var<storage, read> lora_b: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> lora_bt: array<vec4<f32>>;
 
 var<private> s: array<vec4<f32>, MAX_NQ>;
 
@@ -59,6 +66,8 @@ var<workgroup> sh_kappa_sq: array<vec4<f32>, NQ>;
 var<workgroup> sh_bonus: array<vec4<f32>, NQ>;
 // time_mix_lora: one token's LoRA stage-1 outputs.
 var<workgroup> sh_hidden: array<vec4<f32>, HIDDEN_Q>;
+// time_mix_lora: partial stage-2 sums [LoRA][row group][channel quad].
+var<workgroup> sh_part: array<vec4<f32>, PART_Q>;
 
 // The per-channel LoRA results of one token.
 struct Lora {
@@ -90,68 +99,80 @@ fn hsum(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
-// One token for channel c = h·N + i (three workgroup barriers; call in uniform control flow).
-fn mix_token(t: u32, h: u32, i: u32, l: Lora) {
+// One token for channel c = h·N + i (three workgroup barriers; every invocation of the
+// workgroup calls it in uniform control flow, those with `owns_row` false only for the barriers).
+fn mix_token(t: u32, h: u32, i: u32, l: Lora, owns_row: bool) {
     let C = H * N;
     let c = h * N + i;
     let q = i >> 2u;
     let e = i & 3u;
     let T = dims.tokens;
-    let r = rkv[t * C + c];
-    let k_raw = rkv[(T + t) * C + c];
-    var v = rkv[(2u * T + t) * C + c];
-    if (FIRST_LAYER) {
-        v_first[t * C + c] = v;
-    } else {
-        v = v + (v_first[t * C + c] - v) * l.vgate;
+    var v = 0.0;
+    var kappa = 0.0;
+    if (owns_row) {
+        let r = rkv[t * C + c];
+        let k_raw = rkv[(T + t) * C + c];
+        v = rkv[(2u * T + t) * C + c];
+        if (FIRST_LAYER) {
+            v_first[t * C + c] = v;
+        } else {
+            v = v + (v_first[t * C + c] - v) * l.vgate;
+        }
+        kappa = k_raw * param(0u, c);
+        let k = k_raw * (1.0 + (l.alpha - 1.0) * param(1u, c));
+        sh_r[q][e] = r;
+        sh_w[q][e] = rwkv7_decay(l.z);
+        sh_k[q][e] = k;
+        sh_kappa_sq[q][e] = kappa * kappa;
+        sh_bonus[q][e] = r * k * param(2u, c);
     }
-    let kappa = k_raw * param(0u, c);
-    let k = k_raw * (1.0 + (l.alpha - 1.0) * param(1u, c));
-    sh_r[q][e] = r;
-    sh_w[q][e] = rwkv7_decay(l.z);
-    sh_k[q][e] = k;
-    sh_kappa_sq[q][e] = kappa * kappa;
-    sh_bonus[q][e] = r * k * param(2u, c);
     workgroupBarrier();
 
-    var kappa_sq = vec4<f32>(0.0);
     var bonus = vec4<f32>(0.0);
-    for (var j = 0u; j < NQ; j++) {
-        kappa_sq += sh_kappa_sq[j];
-        bonus += sh_bonus[j];
+    if (owns_row) {
+        var kappa_sq = vec4<f32>(0.0);
+        for (var j = 0u; j < NQ; j++) {
+            kappa_sq += sh_kappa_sq[j];
+            bonus += sh_bonus[j];
+        }
+        let kappa_hat = kappa / max(sqrt(hsum(kappa_sq)), L2_EPS);
+        sh_a[q][e] = -kappa_hat;
+        sh_b[q][e] = kappa_hat * l.alpha;
     }
-    let kappa_hat = kappa / max(sqrt(hsum(kappa_sq)), L2_EPS);
-    sh_a[q][e] = -kappa_hat;
-    sh_b[q][e] = kappa_hat * l.alpha;
     workgroupBarrier();
 
-    var sa = vec4<f32>(0.0);
-    for (var j = 0u; j < NQ; j++) {
-        sa += s[j] * sh_a[j];
+    var y_i = 0.0;
+    if (owns_row) {
+        var sa = vec4<f32>(0.0);
+        for (var j = 0u; j < NQ; j++) {
+            sa += s[j] * sh_a[j];
+        }
+        let sa_i = hsum(sa);
+        var y = vec4<f32>(0.0);
+        for (var j = 0u; j < NQ; j++) {
+            s[j] = s[j] * sh_w[j] + v * sh_k[j] + sa_i * sh_b[j];
+            y += s[j] * sh_r[j];
+        }
+        y_i = hsum(y);
+        sh_y[q][e] = y_i;
     }
-    let sa_i = hsum(sa);
-    var y = vec4<f32>(0.0);
-    for (var j = 0u; j < NQ; j++) {
-        s[j] = s[j] * sh_w[j] + v * sh_k[j] + sa_i * sh_b[j];
-        y += s[j] * sh_r[j];
-    }
-    let y_i = hsum(y);
-    sh_y[q][e] = y_i;
     workgroupBarrier();
 
-    var total = vec4<f32>(0.0);
-    for (var j = 0u; j < NQ; j++) {
-        total += sh_y[j];
+    if (owns_row) {
+        var total = vec4<f32>(0.0);
+        for (var j = 0u; j < NQ; j++) {
+            total += sh_y[j];
+        }
+        let mean = hsum(total) / f32(N);
+        var sq = vec4<f32>(0.0);
+        for (var j = 0u; j < NQ; j++) {
+            let d = sh_y[j] - mean;
+            sq += d * d;
+        }
+        let inv = inverseSqrt(hsum(sq) / f32(N) + EPS);
+        let o = (y_i - mean) * inv * param(3u, c) + param(4u, c) + hsum(bonus) * v;
+        out[t * C + c] = o * l.g;
     }
-    let mean = hsum(total) / f32(N);
-    var sq = vec4<f32>(0.0);
-    for (var j = 0u; j < NQ; j++) {
-        let d = sh_y[j] - mean;
-        sq += d * d;
-    }
-    let inv = inverseSqrt(hsum(sq) / f32(N) + EPS);
-    let o = (y_i - mean) * inv * param(3u, c) + param(4u, c) + hsum(bonus) * v;
-    out[t * C + c] = o * l.g;
 }
 
 @compute @workgroup_size(N)
@@ -172,41 +193,63 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let alpha = lora[(T + t) * C + c];
         let vgate = select(lora[(2u * T + t) * C + c], 0.0, FIRST_LAYER);
         let g = lora[(g_block * T + t) * C + c];
-        mix_token(t, h, i, Lora(z, alpha, vgate, g));
+        mix_token(t, h, i, Lora(z, alpha, vgate, g), true);
     }
     store_state(h, i);
 }
 
-// Row `row` of the packed stage-2 matrix starting at vec4 `matrix` (rank/4 vec4s per row) dotted
-// with the stage-1 outputs at vec4 `first` of sh_hidden.
-fn lora_dot(matrix: u32, row: u32, rank_q: u32, first: u32) -> f32 {
+// This invocation's share of the stage-2 products of one LoRA for the head's channel quad
+// `quad`: rows j ≡ group (mod groups) of the transposed matrix starting at row `first_row` of
+// lora_bt, dotted with the stage-1 outputs at element `first_h` of sh_hidden.
+fn lora_part(first_row: u32, rank: u32, first_h: u32, col_q: u32, group: u32, groups: u32) -> vec4<f32> {
+    let cq = H * N / 4u;
     var acc = vec4<f32>(0.0);
-    let base = matrix + row * rank_q;
-    for (var j = 0u; j < rank_q; j++) {
-        acc += lora_b[base + j] * sh_hidden[first + j];
+    for (var j = group; j < rank; j += groups) {
+        let hj = first_h + j;
+        acc += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[hj / 4u][hj % 4u];
     }
-    return hsum(acc);
+    return acc;
 }
 
-@compute @workgroup_size(N)
+// The sum over the row groups of LoRA m's partials for channel i of the head.
+fn lora_sum(m: u32, i: u32, groups: u32) -> f32 {
+    var total = 0.0;
+    for (var g = 0u; g < groups; g++) {
+        total += sh_part[(m * groups + g) * NQ + i / 4u][i % 4u];
+    }
+    return total;
+}
+
+@compute @workgroup_size(LORA_WG)
 fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) i: u32) {
+                 @builtin(local_invocation_index) lid: u32) {
     let h = flat_workgroup(wid, nwg);
     if (h >= H) {
-        return;
+        return; // a whole spare workgroup of a 2-D grid (uniform)
     }
     let C = H * N;
+    let owns_row = lid < N;
+    let i = min(lid, N - 1u);
     let c = h * N + i;
+    // Stage-2 geometry: LORA_WG / NQ row groups, each covering the head's NQ channel quads.
+    let quad = lid % NQ;
+    let group = lid / NQ;
+    let groups = LORA_WG / NQ;
+    let col_q = h * NQ + quad;
+    let ranks = vec4<u32>(RANK_W, RANK_A, RANK_V, RANK_G);
+    let starts = vec4<u32>(0u, RANK_W, RANK_W + RANK_A, RANK_W + RANK_A + RANK_V);
     let wq = RANK_W / 4u;
     let aq = RANK_A / 4u;
     let vq = RANK_V / 4u;
     let gq = RANK_G / 4u;
-    load_state(h, i);
+    if (owns_row) {
+        load_state(h, i);
+    }
     let T = dims.tokens;
     for (var t = 0u; t < T; t++) {
-        // The previous token's last barrier ordered every read of sh_hidden before this write.
-        // Segment s of token t sits at (first rank of s)·T + t·rank_s in `hidden`.
-        for (var j = i; j < HIDDEN_Q; j += N) {
+        // The previous token's barriers ordered every read of sh_hidden and sh_part before
+        // these writes. Segment s of token t sits at (first rank of s)·T + t·rank_s in `hidden`.
+        for (var j = lid; j < HIDDEN_Q; j += LORA_WG) {
             var src: u32;
             if (j < wq) {
                 src = t * wq + j;
@@ -220,16 +263,24 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             sh_hidden[j] = hidden[src];
         }
         workgroupBarrier();
-        var l: Lora;
-        l.z = param(5u, c) + lora_dot(0u, c, wq, 0u);
-        l.alpha = sigmoid(param(6u, c) + lora_dot(C * wq, c, aq, wq));
-        if (FIRST_LAYER) {
-            l.vgate = 0.0;
-        } else {
-            l.vgate = sigmoid(param(7u, c) + lora_dot(C * (wq + aq), c, vq, wq + aq));
+        for (var m = 0u; m < 4u; m++) {
+            sh_part[(m * groups + group) * NQ + quad] = lora_part(starts[m], ranks[m], starts[m], col_q, group, groups);
         }
-        l.g = lora_dot(C * (wq + aq + vq), c, gq, wq + aq + vq);
-        mix_token(t, h, i, l);
+        workgroupBarrier();
+        var l: Lora;
+        if (owns_row) {
+            l.z = param(5u, c) + lora_sum(0u, i, groups);
+            l.alpha = sigmoid(param(6u, c) + lora_sum(1u, i, groups));
+            if (FIRST_LAYER) {
+                l.vgate = 0.0;
+            } else {
+                l.vgate = sigmoid(param(7u, c) + lora_sum(2u, i, groups));
+            }
+            l.g = lora_sum(3u, i, groups);
+        }
+        mix_token(t, h, i, l, owns_row);
     }
-    store_state(h, i);
+    if (owns_row) {
+        store_state(h, i);
+    }
 }

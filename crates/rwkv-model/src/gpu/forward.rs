@@ -153,15 +153,15 @@ impl Ctx<'_> {
         }
         let first = usize::from(l > 0);
         let params = w.vec(c, VecRow::KK, 8);
-        match (self.path, t, w.lora2.packed_weight()) {
+        match (self.path, t) {
             // One token: the LoRA second stage runs inside the time-mix kernel.
-            (Path::Fused, 1, Some(lora_b)) => k.time_mix_lora[first].record(
+            (Path::Fused, 1) => k.time_mix_lora[first].record(
                 self.gpu,
                 rec,
                 t,
                 s.rkv.all(),
                 s.hidden.all(),
-                lora_b.all(),
+                w.lora_bt.all(),
                 params,
                 s.v_first.all(),
                 state.wkv(l),

@@ -195,14 +195,6 @@ impl Linear {
         Ok(())
     }
 
-    /// The single packed weight buffer, when the layer is one unit of one block.
-    pub fn packed_weight(&self) -> Option<&GpuBuffer> {
-        match self.units.as_slice() {
-            [u] if u.weights.len() == 1 => Some(&u.weights[0]),
-            _ => None,
-        }
-    }
-
     /// Bytes of its weight buffers.
     pub fn bytes(&self) -> u64 {
         self.units.iter().flat_map(|u| &u.weights).map(GpuBuffer::size).sum()

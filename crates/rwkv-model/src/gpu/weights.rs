@@ -5,6 +5,7 @@ use gpu_core::{BufferRange, Gpu, GpuBuffer};
 use kernels::formats::{self, WeightFormat};
 use kernels::matvec::Prologue;
 use kernels::projection::Activation;
+use kernels::time_mix::{transpose_lora_b, LoraRanks};
 
 use crate::gpu::linear::{Linear, Part};
 use crate::tensors::blk;
@@ -60,6 +61,8 @@ pub struct LayerWeights {
     pub lora1: Linear,
     /// LoRA stage 2 in F32: z = w0 + .., α = σ(a0 + ..), [vgate = σ(v0 + ..)], g.
     pub lora2: Linear,
+    /// The same four matrices transposed ([D, C] each), for the fused one-token time-mix kernel.
+    pub lora_bt: GpuBuffer,
     pub wo: Linear,
     pub fk: Linear,
     pub fv: Linear,
@@ -109,7 +112,9 @@ impl Weights {
             .layers
             .iter()
             .map(|l| {
-                l.vecs.size() + [&l.rkv, &l.lora1, &l.lora2, &l.wo, &l.fk, &l.fv].iter().map(|x| x.bytes()).sum::<u64>()
+                l.vecs.size()
+                    + l.lora_bt.size()
+                    + [&l.rkv, &l.lora1, &l.lora2, &l.wo, &l.fk, &l.fv].iter().map(|x| x.bytes()).sum::<u64>()
             })
             .sum();
         self.table.size() + self.norms.size() + self.head.bytes() + layers
@@ -213,12 +218,19 @@ impl Weights {
         }
         stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
         let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false, None)?;
+        let row_major: Vec<f32> = stage2
+            .iter()
+            .flat_map(|p| p.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect();
+        let ranks = LoraRanks { w: dw, a: da, v: if value { dv } else { 0 }, g: hp.d_g as u32 };
+        let lora_bt = gpu.buffer_from(&format!("blk.{l}.lora_bt"), &transpose_lora_b(c, ranks, &row_major)?)?;
 
         Ok(LayerWeights {
             vecs,
             rkv,
             lora1,
             lora2,
+            lora_bt,
             wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true, None)?,
             fk: Linear::new(
                 gpu,
