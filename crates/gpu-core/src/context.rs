@@ -17,6 +17,14 @@ pub struct ContextOptions {
     /// Features never to request even where the adapter has them (to test fallbacks, e.g.
     /// `wgpu::Features::SUBGROUP`).
     pub disabled_features: wgpu::Features,
+    /// Compile kernels with wgpu's runtime checks: clamping of every array and vector index and
+    /// a bound on every loop's iterations. Off by default: the checks cost 30-60% of the speed
+    /// of the decode and prefill kernels on an H100 (they keep the driver from unrolling loops
+    /// and from keeping small arrays in registers; docs/perf.md), every launcher checks the
+    /// sizes of its bindings before recording, buffer accesses stay bounded by the device's
+    /// robust buffer access, and the kernels' indices are tested against CPU references with
+    /// guard regions.
+    pub shader_runtime_checks: bool,
 }
 
 /// An open device with its queue, negotiated capabilities and caches.
@@ -27,6 +35,7 @@ pub struct Gpu {
     caps: Capabilities,
     pub(crate) pipelines: Mutex<HashMap<PipelineKey, std::sync::Arc<Pipeline>>>,
     pub(crate) bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
+    pub(crate) shader_runtime_checks: bool,
 }
 
 impl Gpu {
@@ -85,6 +94,7 @@ impl Gpu {
             caps,
             pipelines: Mutex::new(HashMap::new()),
             bind_groups: Mutex::new(HashMap::new()),
+            shader_runtime_checks: options.shader_runtime_checks,
         })
     }
 

@@ -115,10 +115,15 @@ impl Gpu {
         };
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(kernel.name),
-            source: wgpu::ShaderSource::Wgsl(kernel.wgsl.into()),
-        });
+        let desc =
+            wgpu::ShaderModuleDescriptor { label: Some(kernel.name), source: wgpu::ShaderSource::Wgsl(kernel.wgsl.into()) };
+        let module = if self.shader_runtime_checks {
+            self.device.create_shader_module(desc)
+        } else {
+            // SAFETY: see ContextOptions::shader_runtime_checks: every launcher checks its
+            // bindings' sizes before recording, and the kernels index inside them.
+            unsafe { self.device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+        };
         let layouts: Vec<wgpu::BindGroupLayout> = (0..kernel.group_count())
             .map(|g| {
                 let entries: Vec<_> = kernel.group(g).iter().map(layout_entry).collect();

@@ -257,6 +257,25 @@ fn many_dispatches_in_one_submission_apply_in_order() {
     }
 }
 
+/// The same kernel compiled with and without wgpu's runtime checks computes the same thing.
+#[test]
+fn shaders_with_and_without_runtime_checks_agree() {
+    let mut results = Vec::new();
+    for checks in [false, true] {
+        let g = Gpu::new(&ContextOptions { shader_runtime_checks: checks, ..Default::default() }).unwrap();
+        let n = 300u32;
+        let x = g.buffer_from("x", &(0..n).collect::<Vec<u32>>()).unwrap();
+        let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+        let groups = g.bind_groups(&p, &[&[x.all()]]).unwrap();
+        let mut rec = g.recorder();
+        rec.dispatch(&p, &groups, [n.div_ceil(64), 1, 1]);
+        rec.submit();
+        results.push(g.read_as::<u32>(&x).unwrap());
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0][7], 7 * 3 + 1);
+}
+
 #[test]
 fn bad_shader_is_a_typed_error() {
     const BAD: KernelSource = KernelSource {

@@ -15,6 +15,10 @@ pub struct DeviceArgs {
     /// Limits to request: `max` (what the adapter offers) or `default` (WebGPU's defaults).
     #[arg(long, global = true, default_value = "max")]
     pub limits: LimitsPolicy,
+    /// Compile the kernels with wgpu's runtime checks (index clamping, loop bounds): slower,
+    /// for diagnosing a suspected kernel fault.
+    #[arg(long, global = true)]
+    pub shader_checks: bool,
 }
 
 impl DeviceArgs {
@@ -31,7 +35,12 @@ impl DeviceArgs {
     }
 
     pub fn options(&self) -> Result<ContextOptions> {
-        Ok(ContextOptions { adapter: self.selector()?, limits: self.limits, ..Default::default() })
+        Ok(ContextOptions {
+            adapter: self.selector()?,
+            limits: self.limits,
+            shader_runtime_checks: self.shader_checks,
+            ..Default::default()
+        })
     }
 
     pub fn open(&self) -> Result<Gpu> {

@@ -203,12 +203,21 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 // lora_bt, dotted with the stage-1 outputs at element `first_h` of sh_hidden.
 fn lora_part(first_row: u32, rank: u32, first_h: u32, col_q: u32, group: u32, groups: u32) -> vec4<f32> {
     let cq = H * N / 4u;
-    var acc = vec4<f32>(0.0);
-    for (var j = group; j < rank; j += groups) {
-        let hj = first_h + j;
-        acc += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[hj / 4u][hj % 4u];
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var j = group;
+    // Two rows per step: independent loads in flight.
+    for (; j + groups < rank; j += 2u * groups) {
+        let h0 = first_h + j;
+        let h1 = h0 + groups;
+        acc0 += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[h0 / 4u][h0 % 4u];
+        acc1 += lora_bt[(first_row + j + groups) * cq + col_q] * sh_hidden[h1 / 4u][h1 % 4u];
     }
-    return acc;
+    if (j < rank) {
+        let h0 = first_h + j;
+        acc0 += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[h0 / 4u][h0 % 4u];
+    }
+    return acc0 + acc1;
 }
 
 // The sum over the row groups of LoRA m's partials for channel i of the head.

@@ -1,0 +1,176 @@
+//! A quick sweep of the decode kernels' launch geometries at RWKV-7 2.9B shapes (C = 2560,
+//! F = 10240): every matvec split (threads per row group, rows per group, workgroup size) for
+//! F16 and Q8_0, plain and with the LayerNorm + token-shift prologue, and the fused time-mix
+//! kernel. GPU time per dispatch from timestamps, weights rotated through enough copies to
+//! miss the L2 cache; one line per configuration, the default geometry marked with `*`.
+//!
+//! `cargo bench -p kernels --bench decode_sweep [-- FILTER]` (FILTER: a substring of the line
+//! label, e.g. `q8_0`, `prologue`, `time_mix`).
+
+use gpu_core::{ContextOptions, Gpu, GpuBuffer, Recorder, Timer};
+use kernels::formats::{self, WeightFormat};
+use kernels::matvec::{Geometry, Matvec, Prologue, PrologueMatvec};
+use kernels::projection::{Activation, Projection, Segment};
+use kernels::time_mix::{transpose_lora_b, LoraRanks, TimeMixLora, TimeMixShape};
+
+/// Dispatches timed per configuration (one submission).
+const RUNS: u32 = 200;
+const C: u32 = 2560;
+
+fn weight_copies(gpu: &Gpu, spec: &Projection) -> Vec<GpuBuffer> {
+    let mats: Vec<(u32, u32)> = spec.segments.iter().map(|s| (s.rows, s.k)).collect();
+    let mut bytes = Vec::new();
+    for &(rows, k) in &mats {
+        let n = rows as usize * k as usize;
+        let values: Vec<f32> = (0..n).map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
+        bytes.push((formats::encode(spec.format, &values).unwrap(), rows as usize, k as usize));
+    }
+    let mb: Vec<formats::MatrixBytes<'_>> =
+        bytes.iter().map(|(b, rows, k)| formats::MatrixBytes { bytes: b, rows: *rows, k: *k }).collect();
+    let words = formats::pack_matrices(spec.format, &mb).unwrap();
+    // Enough copies to exceed the largest L2 caches (50 MB on an H100) four times over.
+    let copies = (256usize << 20).div_ceil(words.len() * 4).clamp(2, 64);
+    (0..copies).map(|_| gpu.buffer_from("weight", &words).unwrap()).collect()
+}
+
+/// Mean GPU µs per dispatch of `RUNS` dispatches recorded by `record` in one submission.
+fn time(gpu: &Gpu, timer: &mut Timer, mut record: impl FnMut(&mut Recorder<'_>, usize)) -> f64 {
+    // One untimed warm-up submission.
+    let mut rec = gpu.recorder();
+    for i in 0..8 {
+        record(&mut rec, i);
+    }
+    rec.submit();
+    let mut rec = gpu.recorder().with_timer(timer);
+    for i in 0..RUNS as usize {
+        record(&mut rec, i);
+    }
+    rec.submit();
+    let times = timer.read(gpu).unwrap();
+    let ns: f64 = times.iter().map(|k| k.total_ns).sum();
+    let n: u32 = times.iter().map(|k| k.dispatches).sum();
+    ns / n.max(1) as f64 / 1000.0
+}
+
+fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
+    let mut out = vec![auto];
+    for tpr in [16, 32] {
+        for rows in [1, 2, 4] {
+            for workgroup in [64, 128, 256] {
+                let g = Geometry { threads_per_row: tpr, rows, workgroup, ..auto };
+                if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
+                    out.push(g);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn label(g: &Geometry, auto: &Geometry) -> String {
+    let star = if g == auto { "*" } else { " " };
+    format!("tpr {:>2} rows {} wg {:>3}{star}", g.threads_per_row, g.rows, g.workgroup)
+}
+
+fn main() {
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let wanted = |l: &str| filter.as_deref().is_none_or(|f| l.to_lowercase().contains(&f.to_lowercase()));
+    // RWKV_SHADER_CHECKS=1: kernels with wgpu's runtime checks.
+    let checks = std::env::var("RWKV_SHADER_CHECKS").is_ok_and(|v| v == "1");
+    let gpu = Gpu::new(&ContextOptions { shader_runtime_checks: checks, ..Default::default() }).unwrap();
+    let Some(mut timer) = Timer::new(&gpu, RUNS + 2) else {
+        eprintln!("SKIPPED: the adapter has no timestamps inside passes");
+        return;
+    };
+    println!("decode sweep on {} ({RUNS} dispatches per line, shader runtime checks: {checks})", gpu.caps().adapter_name);
+    let shapes: [(&str, Vec<Segment>, Activation, bool); 4] = [
+        ("att_out 2560x2560", vec![Segment::new(C, C)], Activation::None, true),
+        (
+            "rkv 3x2560x2560",
+            vec![Segment::new(C, C), Segment::new(C, C).input_at(2 * C), Segment::new(C, C).input_at(3 * C)],
+            Activation::None,
+            false,
+        ),
+        ("ffn_key 10240x2560", vec![Segment::new(4 * C, C)], Activation::ReluSq, false),
+        ("ffn_value 2560x10240", vec![Segment::new(C, 4 * C)], Activation::None, true),
+    ];
+    let x = gpu.buffer_from("x", &vec![0.5f32; 6 * 4 * C as usize]).unwrap();
+    let y = gpu.buffer("y", 4 * C as u64 * 4 * 4).unwrap();
+    let vecs = gpu.buffer_from("vecs", &vec![0.25f32; 19 * C as usize]).unwrap();
+    let shift = gpu.buffer_from("shift", &vec![0.1f32; 2 * C as usize]).unwrap();
+    for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+        for (name, segs, act, residual) in &shapes {
+            let segs: Vec<Segment> = segs.iter().map(|s| s.activation(*act)).collect();
+            let mut spec = Projection::segmented(format, segs);
+            spec.residual = *residual;
+            let bytes = format.gpu_words(spec.segments.iter().map(|s| (s.rows * s.k) as usize).sum()) as f64 * 4.0;
+            let plain_label = format!("{} {name} matvec", format.name());
+            // The prologue variant reads the [C] residual: only for K = C inputs (not ffn_value).
+            let prologue_ok = spec.segments.iter().all(|s| s.k == C);
+            let prologue_label = format!("{} {name} prologue", format.name());
+            if !wanted(&plain_label) && !(prologue_ok && wanted(&prologue_label)) {
+                continue;
+            }
+            let weights = weight_copies(&gpu, &spec);
+            if wanted(&plain_label) {
+                let auto = Matvec::new(&gpu, &spec).unwrap().geometry();
+                for g in geometries(&gpu, &spec, auto) {
+                    let mv = Matvec::with_geometry(&gpu, &spec, g).unwrap();
+                    let us = time(&gpu, &mut timer, |rec, i| {
+                        mv.record(&gpu, rec, x.all(), &[weights[i % weights.len()].all()], None, y.all()).unwrap()
+                    });
+                    println!("{plain_label:<44} {}  {us:8.2} us  {:6.2} TB/s", label(&g, &auto), bytes / us / 1e6);
+                }
+            }
+            if prologue_ok && wanted(&prologue_label) {
+                let p = Prologue::new(C, 1e-5, 8, 9, 12);
+                let auto_g = Geometry::of(&gpu, &spec, 256);
+                for g in geometries(&gpu, &spec, auto_g) {
+                    for repeat in [1, 2, 4] {
+                        let mv = PrologueMatvec::with_geometry(&gpu, &spec, p.row_groups(repeat), g).unwrap();
+                        let us = time(&gpu, &mut timer, |rec, i| {
+                            let w = weights[i % weights.len()].all();
+                            mv.record(&gpu, rec, (i % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all())
+                                .unwrap()
+                        });
+                        let l = label(&g, &auto_g);
+                        println!("{prologue_label:<44} {l} x{repeat}  {us:8.2} us  {:6.2} TB/s", bytes / us / 1e6);
+                    }
+                }
+            }
+        }
+    }
+    let tm_label = "f32 time_mix_lora 40x64 ranks 96/96/64/320";
+    if wanted(tm_label) {
+        let shape = TimeMixShape { heads: 40, head_size: 64, first_layer: false };
+        let ranks = LoraRanks { w: 96, a: 96, v: 64, g: 320 };
+        let tm = TimeMixLora::new(&gpu, shape, ranks).unwrap();
+        let lora_b = vec![0.01f32; C as usize * ranks.total() as usize];
+        let copies: Vec<GpuBuffer> = (0..16)
+            .map(|_| gpu.buffer_from("lora_bt", &transpose_lora_b(C as usize, ranks, &lora_b).unwrap()).unwrap())
+            .collect();
+        let rkv = gpu.buffer_from("rkv", &vec![0.1f32; 3 * C as usize]).unwrap();
+        let hidden = gpu.buffer_from("hidden", &vec![0.1f32; ranks.total() as usize]).unwrap();
+        let params = gpu.buffer_from("params", &vec![0.1f32; 8 * C as usize]).unwrap();
+        let v_first = gpu.buffer_from("v_first", &vec![0.1f32; C as usize]).unwrap();
+        let state = gpu.buffer("state", C as u64 * 64 * 4).unwrap();
+        let out = gpu.buffer("out", C as u64 * 4).unwrap();
+        let us = time(&gpu, &mut timer, |rec, i| {
+            let lb = copies[i % copies.len()].all();
+            tm.record(
+                &gpu,
+                rec,
+                1,
+                rkv.all(),
+                hidden.all(),
+                lb,
+                params.all(),
+                v_first.all(),
+                state.all(),
+                out.all(),
+            )
+            .unwrap()
+        });
+        println!("{tm_label:<44} {us:8.2} us");
+    }
+}
