@@ -69,6 +69,10 @@ override WRITE_SHIFT: bool = false;
 override REPEAT: u32 = 1u;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
+// The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 1, 2 or
+// 4 input vec4s for F32, F16, Q8_0) at j·(XS_LEN / V) + c, so that the threads of a row group,
+// which read consecutive chunks, read consecutive vec4s (no bank conflicts). Needs VEC.
+override PERMUTE_X: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
@@ -98,10 +102,24 @@ fn seg_start(s: u32) -> u32 {
     return seg_pick(s, 0u, SEG_END0, SEG_END1, SEG_END2);
 }
 
+// Input vec4s per weight chunk.
+fn vec4s_per_chunk() -> u32 {
+    return select(select(4u, 2u, DTYPE == DTYPE_F16), 1u, DTYPE == DTYPE_F32);
+}
+
+// Where input vec4 q of the prepared input lives in xs.
+fn xs_slot(q: u32) -> u32 {
+    if (PERMUTE_X) {
+        let v = vec4s_per_chunk();
+        return (q % v) * (XS_LEN / v) + q / v;
+    }
+    return q;
+}
+
 // Input vec4 q of the current row's segment: the bound x, or the prepared input (prologue).
 fn x_vec(q: u32) -> vec4<f32> {
     if (PROLOGUE) {
-        return xs[q];
+        return xs[xs_slot(q)];
     }
     return x[q];
 }
@@ -342,35 +360,30 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let last = min(first + REPEAT * rows_per_group, PART_ROWS) - 1u;
     let lane = lid % TPR;
     let nq = (C + 3u) / 4u;
-    // LayerNorm statistics: the mean, then the centred variance; the raw x stays in xs.
+    // LayerNorm statistics: the mean, then the centred variance (x is read from the cache).
     var sum = 0.0;
     for (var q = lid; q < nq; q += WG) {
         let v = raw_x(q);
-        xs[q] = v;
         sum += (v.x + v.y) + (v.z + v.w);
     }
     let mean = workgroup_sum(lid, sum) / f32(C);
     var sq = 0.0;
     for (var q = lid; q < nq; q += WG) {
-        let d = select(vec4<f32>(0.0), xs[q] - mean, in_row(q));
+        let d = select(vec4<f32>(0.0), raw_x(q) - mean, in_row(q));
         sq += dot(d, d);
     }
     let inv = inverseSqrt(workgroup_sum(lid, sq) / f32(C) + EPS);
     let s0 = seg_of(first);
     for (var s = s0; s <= seg_of(last); s++) {
-        // The segment's input xa + (prev - xa) * mu_s; each invocation prepares its own vec4s
-        // (the same ones it read above, so xs needs no barrier before this loop).
+        // The segment's input xa + (prev - xa) * mu_s (the barriers around the row loop order
+        // these writes after every read of the previous segment's input).
         let mix = MIX_ROW + seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) / C;
         for (var q = lid; q < nq; q += WG) {
-            var raw = xs[q];
-            if (s != s0) {
-                raw = raw_x(q);
-            }
-            let xa = (raw - mean) * inv * vecs_row(LN_W_ROW, q) + vecs_row(LN_B_ROW, q);
+            let xa = (raw_x(q) - mean) * inv * vecs_row(LN_W_ROW, q) + vecs_row(LN_B_ROW, q);
             if (WRITE_SHIFT && wg == 0u && s == s0) {
                 store_shift(1u - PARITY, q, xa);
             }
-            xs[q] = xa + (shift_row(PARITY, q) - xa) * vecs_row(mix, q);
+            xs[xs_slot(q)] = xa + (shift_row(PARITY, q) - xa) * vecs_row(mix, q);
         }
         workgroupBarrier();
         for (var g = 0u; g < REPEAT; g++) {

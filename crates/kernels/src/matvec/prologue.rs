@@ -151,6 +151,7 @@ impl PrologueMatvec {
                         ("WRITE_SHIFT", (prologue.write_shift && part.base == 0) as u32 as f64),
                         ("REPEAT", prologue.row_groups as f64),
                         ("XS_LEN", xs_len as f64),
+                        ("PERMUTE_X", g.vec as u32 as f64),
                     ]);
                     gpu.pipeline(kernel, &o)
                 };

@@ -28,7 +28,7 @@
 //! - `params` [≥ 8, C]: all of [`ParamRow`] (w0, a0, v0 too);
 //!
 //! and computes z = w0 + w2·h_w, α = σ(a0 + a2·h_a), vgate = σ(v0 + v2·h_v), g = g2·h_g. It runs
-//! SPLIT·N invocations per head (SPLIT = 4 where the device allows): all of them share the stage-2
+//! SPLIT·N invocations per head (SPLIT up to 8 where the device allows): all of them share the stage-2
 //! products, reading the transposed matrices along C in coalesced vec4s, and the first N run the
 //! state update.
 
@@ -263,7 +263,7 @@ pub fn transpose_lora_b(c: usize, ranks: LoraRanks, row_major: &[f32]) -> crate:
 }
 
 /// Head multiples (SPLIT) of the fused kernel's workgroup, largest first.
-const LORA_SPLITS: [u32; 3] = [4, 2, 1];
+const LORA_SPLITS: [u32; 4] = [8, 4, 2, 1];
 
 /// Workgroup memory of `time_mix_lora` with `wg` invocations (see the shader's workgroup arrays).
 fn lora_shared_bytes(shape: TimeMixShape, ranks: LoraRanks, wg: u32) -> u64 {
