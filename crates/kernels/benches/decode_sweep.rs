@@ -76,9 +76,11 @@ fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
     for tpr in [16, 32] {
         for rows in [1, 2, 4] {
             for workgroup in [64, 128, 256] {
-                let g = Geometry { threads_per_row: tpr, rows, workgroup, ..auto };
-                if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
-                    out.push(g);
+                for stage_input in [false, true] {
+                    let g = Geometry { threads_per_row: tpr, rows, workgroup, stage_input, ..auto };
+                    if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
+                        out.push(g);
+                    }
                 }
             }
         }
@@ -88,7 +90,8 @@ fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
 
 fn label(g: &Geometry, auto: &Geometry) -> String {
     let star = if g == auto { "*" } else { " " };
-    format!("tpr {:>2} rows {} wg {:>3}{star}", g.threads_per_row, g.rows, g.workgroup)
+    let staged = if g.stage_input { "staged" } else { "      " };
+    format!("tpr {:>2} rows {} wg {:>3} {staged}{star}", g.threads_per_row, g.rows, g.workgroup)
 }
 
 fn main() {
@@ -144,8 +147,8 @@ fn main() {
             }
             if prologue_ok && wanted(&prologue_label) {
                 let p = Prologue::new(C, 1e-5, 8, 9, 12);
-                let auto_g = Geometry::of(&gpu, &spec, 256);
-                for g in geometries(&gpu, &spec, auto_g) {
+                let auto_g = Geometry { stage_input: false, ..Geometry::of(&gpu, &spec, 256) };
+                for g in geometries(&gpu, &spec, auto_g).into_iter().filter(|g| !g.stage_input) {
                     for repeat in [1, 2] {
                         let mv = PrologueMatvec::with_geometry(&gpu, &spec, p.row_groups(repeat), g).unwrap();
                         let us = time(&gpu, &mut timer, |rec, i| {

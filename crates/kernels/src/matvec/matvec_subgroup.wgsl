@@ -107,19 +107,20 @@ fn vec4s_per_chunk() -> u32 {
     return select(select(4u, 2u, DTYPE == DTYPE_F16), 1u, DTYPE == DTYPE_F32);
 }
 
-// Where input vec4 q of the prepared input lives in xs.
-fn xs_slot(q: u32) -> u32 {
+// Where input vec4 q of a prepared input of nq vec4s lives in xs.
+fn xs_slot(q: u32, nq: u32) -> u32 {
     if (PERMUTE_X) {
         let v = vec4s_per_chunk();
-        return (q % v) * (XS_LEN / v) + q / v;
+        return (q % v) * (nq / v) + q / v;
     }
     return q;
 }
 
-// Input vec4 q of the current row's segment: the bound x, or the prepared input (prologue).
-fn x_vec(q: u32) -> vec4<f32> {
+// Input vec4 q of a segment with rows of k values: the bound x, or the prepared input
+// (main_prologue, main_staged).
+fn x_vec(q: u32, k: u32) -> vec4<f32> {
     if (PROLOGUE) {
-        return xs[xs_slot(q)];
+        return xs[xs_slot(q, k / 4u)];
     }
     return x[q];
 }
@@ -132,18 +133,18 @@ struct XChunk {
     d: vec4<f32>,
 }
 
-// The inputs of chunk c of a row whose input starts at vec4 xq.
-fn x_chunk(xq: u32, c: u32) -> XChunk {
+// The inputs of chunk c of a row of k values whose input starts at vec4 xq.
+fn x_chunk(xq: u32, c: u32, k: u32) -> XChunk {
     let zero = vec4<f32>(0.0);
     if (DTYPE == DTYPE_F32) {
-        return XChunk(x_vec(xq + c), zero, zero, zero);
+        return XChunk(x_vec(xq + c, k), zero, zero, zero);
     }
     if (DTYPE == DTYPE_F16) {
         let i = xq + 2u * c;
-        return XChunk(x_vec(i), x_vec(i + 1u), zero, zero);
+        return XChunk(x_vec(i, k), x_vec(i + 1u, k), zero, zero);
     }
     let i = xq + 4u * c;
-    return XChunk(x_vec(i), x_vec(i + 1u), x_vec(i + 2u), x_vec(i + 3u));
+    return XChunk(x_vec(i, k), x_vec(i + 1u, k), x_vec(i + 2u, k), x_vec(i + 3u, k));
 }
 
 // Dot product of weight vec4 c of a row (whose first weight vec4 is wq) with its inputs.
@@ -189,25 +190,25 @@ fn rows_dot(r0: u32, lane: u32) -> vec4<f32> {
         if (R == 1u) {
             // Four independent loads in flight per thread.
             for (; c + 3u * TPR < chunks; c += 4u * TPR) {
-                acc += vec4<f32>(chunk_dot(wq, c, x_chunk(xq, c)), chunk_dot(wq, c + TPR, x_chunk(xq, c + TPR)),
-                                 chunk_dot(wq, c + 2u * TPR, x_chunk(xq, c + 2u * TPR)),
-                                 chunk_dot(wq, c + 3u * TPR, x_chunk(xq, c + 3u * TPR)));
+                acc += vec4<f32>(chunk_dot(wq, c, x_chunk(xq, c, k)), chunk_dot(wq, c + TPR, x_chunk(xq, c + TPR, k)),
+                                 chunk_dot(wq, c + 2u * TPR, x_chunk(xq, c + 2u * TPR, k)),
+                                 chunk_dot(wq, c + 3u * TPR, x_chunk(xq, c + 3u * TPR, k)));
             }
             for (; c < chunks; c += TPR) {
-                acc.x += chunk_dot(wq, c, x_chunk(xq, c));
+                acc.x += chunk_dot(wq, c, x_chunk(xq, c, k));
             }
             return vec4<f32>((acc.x + acc.y) + (acc.z + acc.w), 0.0, 0.0, 0.0);
         }
         // 2·R independent loads in flight per thread; each input chunk serves R rows.
         for (; c + TPR < chunks; c += 2u * TPR) {
-            let x0 = x_chunk(xq, c);
-            let x1 = x_chunk(xq, c + TPR);
+            let x0 = x_chunk(xq, c, k);
+            let x1 = x_chunk(xq, c + TPR, k);
             for (var j = 0u; j < R; j++) {
                 acc[j] += chunk_dot(wq + j * chunks, c, x0) + chunk_dot(wq + j * chunks, c + TPR, x1);
             }
         }
         if (c < chunks) {
-            let x0 = x_chunk(xq, c);
+            let x0 = x_chunk(xq, c, k);
             for (var j = 0u; j < R; j++) {
                 acc[j] += chunk_dot(wq + j * chunks, c, x0);
             }
@@ -215,7 +216,7 @@ fn rows_dot(r0: u32, lane: u32) -> vec4<f32> {
     } else {
         for (var e = lane; e < k; e += TPR) {
             let i = xelem + e;
-            let xv = x_vec(i / 4u)[i % 4u];
+            let xv = x_vec(i / 4u, k)[i % 4u];
             for (var j = 0u; j < R; j++) {
                 acc[j] += weight_at(welem + j * k + e) * xv;
             }
@@ -354,7 +355,6 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         return; // a whole spare workgroup of a 2-D grid (uniform)
     }
     let last = min(first + REPEAT * rows_per_group, PART_ROWS) - 1u;
-    let lane = lid % TPR;
     let nq = (C + 3u) / 4u;
     // LayerNorm statistics: the mean, then the centred variance (x is read from the cache).
     var sum = 0.0;
@@ -379,23 +379,54 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             if (WRITE_SHIFT && wg == 0u && s == s0) {
                 store_shift(1u - PARITY, q, xa);
             }
-            xs[xs_slot(q)] = xa + (shift_row(PARITY, q) - xa) * vecs_row(mix, q);
+            xs[xs_slot(q, nq)] = xa + (shift_row(PARITY, q) - xa) * vecs_row(mix, q);
         }
         workgroupBarrier();
-        for (var g = 0u; g < REPEAT; g++) {
-            let r0 = first + g * rows_per_group + lid / TPR * R;
-            let mine = r0 <= last && seg_of(r0) == s;
-            var acc = vec4<f32>(0.0);
-            if (mine) {
-                acc = rows_dot(r0, lane);
-            }
-            for (var j = 0u; j < R; j++) {
-                let total = row_sum(lid, lane, acc[j]);
-                if (mine && lane == 0u) {
-                    store(r0 + j, total);
-                }
+        segment_rows(s, first, last, lid);
+        workgroupBarrier();
+    }
+}
+
+// The rows first..=last of segment s, whose input is prepared in xs (REPEAT passes of the
+// workgroup's row groups; call from uniform control flow).
+fn segment_rows(s: u32, first: u32, last: u32, lid: u32) {
+    let lane = lid % TPR;
+    for (var g = 0u; g < REPEAT; g++) {
+        let r0 = first + g * (WG / TPR * R) + lid / TPR * R;
+        let mine = r0 <= last && seg_of(r0) == s;
+        var acc = vec4<f32>(0.0);
+        if (mine) {
+            acc = rows_dot(r0, lane);
+        }
+        for (var j = 0u; j < R; j++) {
+            let total = row_sum(lid, lane, acc[j]);
+            if (mine && lane == 0u) {
+                store(r0 + j, total);
             }
         }
+    }
+}
+
+// One token with the input staged in workgroup memory (PROLOGUE = true, no LayerNorm): each
+// workgroup owns REPEAT groups of WG / TPR · R consecutive rows and, for each segment among
+// them, copies the segment's input block into xs (chunk-transposed) before reducing its rows.
+@compute @workgroup_size(WG)
+fn main_staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let wg = flat_workgroup(wid, nwg);
+    let first = wg * REPEAT * (WG / TPR * R);
+    if (first >= PART_ROWS) {
+        return; // a whole spare workgroup of a 2-D grid (uniform)
+    }
+    let last = min(first + REPEAT * (WG / TPR * R), PART_ROWS) - 1u;
+    for (var s = seg_of(first); s <= seg_of(last); s++) {
+        let nq = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3) / 4u;
+        let xq = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) / 4u;
+        for (var q = lid; q < nq; q += WG) {
+            xs[xs_slot(q, nq)] = x[xq + q];
+        }
+        workgroupBarrier();
+        segment_rows(s, first, last, lid);
         workgroupBarrier();
     }
 }

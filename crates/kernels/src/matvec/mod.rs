@@ -62,6 +62,24 @@ pub const KERNEL_SUBGROUP: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
 };
 
+/// The same shaders' `main_staged` entry: the input copied into workgroup memory first
+/// (where it fits), same bindings.
+pub const KERNEL_STAGED: KernelSource = KernelSource {
+    name: "matvec_staged",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec.wgsl")),
+    entry: "main_staged",
+    bindings: BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+};
+
+pub const KERNEL_STAGED_SUBGROUP: KernelSource = KernelSource {
+    name: "matvec_staged_subgroup",
+    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec_subgroup.wgsl")),
+    entry: "main_staged",
+    bindings: BINDINGS,
+    needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
+};
+
 /// The same shaders' `main_prologue` entry: LayerNorm + token shift folded into the input
 /// ([`PrologueMatvec`]). Two more bindings: 4 `vecs`, 5 `shift`.
 const PROLOGUE_BINDINGS: &[Binding] = &[
@@ -118,6 +136,10 @@ pub struct Geometry {
     pub rows: u32,
     /// Threads per workgroup (a multiple of `threads_per_row`).
     pub workgroup: u32,
+    /// Copy each segment's input into workgroup memory before the rows read it (entry
+    /// `main_staged`; needs `vec` and the longest row in workgroup memory). The prologue
+    /// variant always prepares its input there.
+    pub stage_input: bool,
 }
 
 impl Geometry {
@@ -142,7 +164,20 @@ impl Geometry {
         let rows =
             [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS).unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
-        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup }
+        let mut g = Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: true };
+        g.stage_input = g.staging_fits(gpu, spec);
+        g
+    }
+
+    /// Bytes of workgroup memory `main_staged` needs for `spec` (the longest row's input and
+    /// one float per thread).
+    fn staged_bytes(&self, spec: &Projection) -> u64 {
+        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1) as u64;
+        max_k.div_ceil(4) * 16 + self.workgroup as u64 * 4
+    }
+
+    fn staging_fits(&self, gpu: &Gpu, spec: &Projection) -> bool {
+        self.vec && self.staged_bytes(spec) <= gpu.caps().limits.max_compute_workgroup_storage_size as u64
     }
 
     /// Whether groups of `r` rows never straddle a segment or a row block.
@@ -169,6 +204,14 @@ impl Geometry {
             WeightFormat::Q8_0 => 16,
         };
         crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))?;
+        if self.stage_input && !self.staging_fits(gpu, spec) {
+            return Err(KernelError::Shape {
+                kernel,
+                what: "staged input bytes (needs vec4 loads)",
+                found: self.staged_bytes(spec),
+                why: "exceeds the device's max_compute_workgroup_storage_size",
+            });
+        }
         Ok(())
     }
 
@@ -200,13 +243,22 @@ impl Matvec {
     pub fn with_geometry(gpu: &Gpu, spec: &Projection, g: Geometry) -> Result<Self> {
         spec.validate("matvec")?;
         g.validate(gpu, spec, "matvec")?;
-        let kernel = if g.subgroup { &KERNEL_SUBGROUP } else { &KERNEL };
+        let kernel = match (g.subgroup, g.stage_input) {
+            (false, false) => &KERNEL,
+            (true, false) => &KERNEL_SUBGROUP,
+            (false, true) => &KERNEL_STAGED,
+            (true, true) => &KERNEL_STAGED_SUBGROUP,
+        };
+        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
         let parts = spec
             .parts()
             .into_iter()
             .map(|part| {
                 let mut o = spec.overrides(part, g.vec);
                 o.extend(g.overrides());
+                if g.stage_input {
+                    o.extend([("PROLOGUE", 1.0), ("XS_LEN", max_k.div_ceil(4) as f64), ("PERMUTE_X", 1.0)]);
+                }
                 Ok((part, gpu.pipeline(kernel, &o)?))
             })
             .collect::<Result<Vec<_>>>()?;

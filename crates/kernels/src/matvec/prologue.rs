@@ -118,6 +118,8 @@ impl PrologueMatvec {
     pub fn with_geometry(gpu: &Gpu, spec: &Projection, prologue: Prologue, g: Geometry) -> Result<Self> {
         spec.validate("matvec_prologue")?;
         prologue.validate(spec)?;
+        // The prologue always prepares its input in workgroup memory (checked below).
+        let g = Geometry { stage_input: false, ..g };
         g.validate(gpu, spec, "matvec_prologue")?;
         let limits = &gpu.caps().limits;
         let wg = g.workgroup;
