@@ -164,9 +164,8 @@ impl Geometry {
         let rows =
             [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS).unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
-        let mut g = Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: true };
-        g.stage_input = g.staging_fits(gpu, spec);
-        g
+        // Staging the input measured slower on the H100 (docs/perf.md): off unless asked for.
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: false }
     }
 
     /// Bytes of workgroup memory `main_staged` needs for `spec` (the longest row's input and
