@@ -90,20 +90,37 @@ fn hsum(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
+// The projections' outputs of one token for channel c (layer 0: v_first is not read).
+struct Inputs {
+    r: f32,
+    k: f32,
+    v: f32,
+    v_first: f32,
+}
+
+fn token_inputs(t: u32, c: u32) -> Inputs {
+    let C = H * N;
+    let T = dims.tokens;
+    var x = Inputs(rkv[t * C + c], rkv[(T + t) * C + c], rkv[(2u * T + t) * C + c], 0.0);
+    if (!FIRST_LAYER) {
+        x.v_first = v_first[t * C + c];
+    }
+    return x;
+}
+
 // One token for channel c = h·N + i (three workgroup barriers; call in uniform control flow).
-fn mix_token(t: u32, h: u32, i: u32, l: Lora) {
+fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs) {
     let C = H * N;
     let c = h * N + i;
     let q = i >> 2u;
     let e = i & 3u;
-    let T = dims.tokens;
-    let r = rkv[t * C + c];
-    let k_raw = rkv[(T + t) * C + c];
-    var v = rkv[(2u * T + t) * C + c];
+    let r = x.r;
+    let k_raw = x.k;
+    var v = x.v;
     if (FIRST_LAYER) {
         v_first[t * C + c] = v;
     } else {
-        v = v + (v_first[t * C + c] - v) * l.vgate;
+        v = v + (x.v_first - v) * l.vgate;
     }
     let kappa = k_raw * param(0u, c);
     let k = k_raw * (1.0 + (l.alpha - 1.0) * param(1u, c));
@@ -165,16 +182,32 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let c = h * N + i;
     load_state(h, i);
     let T = dims.tokens;
-    // Layer 0 has no value-residual LoRA: its g block comes right after α.
-    let g_block = select(3u, 2u, FIRST_LAYER);
+    // Each token's inputs are loaded one token ahead, so that their latency overlaps the
+    // previous token's sequential work.
+    var l = token_lora(0u, c);
+    var x = token_inputs(0u, c);
     for (var t = 0u; t < T; t++) {
-        let z = lora[t * C + c];
-        let alpha = lora[(T + t) * C + c];
-        let vgate = select(lora[(2u * T + t) * C + c], 0.0, FIRST_LAYER);
-        let g = lora[(g_block * T + t) * C + c];
-        mix_token(t, h, i, Lora(z, alpha, vgate, g));
+        let next = min(t + 1u, T - 1u);
+        let l_next = token_lora(next, c);
+        let x_next = token_inputs(next, c);
+        mix_token(t, h, i, l, x);
+        l = l_next;
+        x = x_next;
     }
     store_state(h, i);
+}
+
+// The LoRA outputs of token t for channel c, from `lora`.
+fn token_lora(t: u32, c: u32) -> Lora {
+    let C = H * N;
+    let T = dims.tokens;
+    // Layer 0 has no value-residual LoRA: its g block comes right after α.
+    let g_block = select(3u, 2u, FIRST_LAYER);
+    var vgate = 0.0;
+    if (!FIRST_LAYER) {
+        vgate = lora[(2u * T + t) * C + c];
+    }
+    return Lora(lora[t * C + c], lora[(T + t) * C + c], vgate, lora[(g_block * T + t) * C + c]);
 }
 
 // Row `row` of the packed stage-2 matrix starting at vec4 `matrix` (rank/4 vec4s per row) dotted
@@ -229,7 +262,7 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             l.vgate = sigmoid(param(7u, c) + lora_dot(C * (wq + aq), c, vq, wq + aq));
         }
         l.g = lora_dot(C * (wq + aq + vq), c, gq, wq + aq + vq);
-        mix_token(t, h, i, l);
+        mix_token(t, h, i, l, token_inputs(t, c));
     }
     store_state(h, i);
 }
