@@ -201,11 +201,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     let lx = lid % 16u;
     let ly = lid / 16u;
-    // acc[2 i + r]: token i of the thread (see the header), row group r.
+    // acc[2 i + r]: token i of the thread (see the header), row group r (zero-initialised).
     var acc: array<vec4<f32>, 16>;
-    for (var i = 0u; i < 16u; i++) {
-        acc[i] = vec4<f32>(0.0);
-    }
     for (var k0 = 0u; k0 < k; k0 += BK) {
         for (var j = 0u; j < X_UNITS; j++) {
             let u = lid + j * THREADS;
@@ -272,28 +269,60 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
     }
 
-    let act = seg_pick(s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
-    let has_bias = ((BIAS_MASK >> s) & 1u) == 1u;
-    let y_row = seg_pick(s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
-    let y_stride = seg_pick(s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
-    for (var i = 0u; i < TOKENS_PER_THREAD; i++) {
-        let t = t0 + (i / 4u) * 4u * TOKEN_THREADS + 4u * ly + i % 4u;
-        for (var r = 0u; r < 2u; r++) {
-            for (var j = 0u; j < 4u; j++) {
-                let m = m0 + 64u * r + 4u * lx + j;
-                if (t < t_count && m < rows) {
-                    var v = acc[2u * i + r][j];
-                    if (has_bias) {
-                        v += bias[y_row + m];
-                    }
-                    v = activate(v, act);
-                    let out = (y_row - PART_BASE) * t_count + t * y_stride + PART_BASE + m;
-                    if (RESIDUAL) {
-                        v += y[out];
-                    }
-                    y[out] = v;
-                }
+    // The epilogue, one token at a time with constant accumulator indices (so that the
+    // accumulators stay in registers).
+    var e: Epilogue;
+    e.t_count = t_count;
+    e.rows = rows;
+    e.m = m0 + 4u * lx;
+    e.act = seg_pick(s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
+    e.has_bias = ((BIAS_MASK >> s) & 1u) == 1u;
+    e.y_row = seg_pick(s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
+    e.y_stride = seg_pick(s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
+    let ta = t0 + 4u * ly;
+    store_token(e, ta, acc[0], acc[1]);
+    store_token(e, ta + 1u, acc[2], acc[3]);
+    store_token(e, ta + 2u, acc[4], acc[5]);
+    store_token(e, ta + 3u, acc[6], acc[7]);
+    if (TOKENS_PER_THREAD == 8u) {
+        let tb = ta + 4u * TOKEN_THREADS;
+        store_token(e, tb, acc[8], acc[9]);
+        store_token(e, tb + 1u, acc[10], acc[11]);
+        store_token(e, tb + 2u, acc[12], acc[13]);
+        store_token(e, tb + 3u, acc[14], acc[15]);
+    }
+}
+
+// What the epilogue of one thread needs: its first row e.m (rows e.m .. e.m + 3 and 64 more).
+struct Epilogue {
+    t_count: u32,
+    rows: u32,
+    m: u32,
+    act: u32,
+    has_bias: bool,
+    y_row: u32,
+    y_stride: u32,
+}
+
+// Bias, activation and (residual) store of token t's results for the thread's rows: r0 for
+// rows e.m .. e.m + 3, r1 for rows e.m + 64 .. e.m + 67.
+fn store_token(e: Epilogue, t: u32, r0: vec4<f32>, r1: vec4<f32>) {
+    if (t >= e.t_count) {
+        return;
+    }
+    for (var j = 0u; j < 8u; j++) {
+        let m = e.m + select(j, 60u + j, j >= 4u);
+        if (m < e.rows) {
+            var v = select(r0[j & 3u], r1[j & 3u], j >= 4u);
+            if (e.has_bias) {
+                v += bias[e.y_row + m];
             }
+            v = activate(v, e.act);
+            let out = (e.y_row - PART_BASE) * e.t_count + t * e.y_stride + PART_BASE + m;
+            if (RESIDUAL) {
+                v += y[out];
+            }
+            y[out] = v;
         }
     }
 }
