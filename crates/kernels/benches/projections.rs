@@ -3,14 +3,15 @@
 //! second) and matmul (prefill, reported as tokens per second of the chunk). Several copies of
 //! each weight are rotated so that repeated runs do not measure the L2 cache.
 //!
-//! `cargo bench -p kernels --bench projections [-- FILTER]`
+//! `cargo bench -p kernels --bench projections [-- FILTER]`; `-- matmul` runs only the matmul
+//! groups (every tile x T in {64, 512, 2048} x F16/Q8_0 x 4 shapes, about two minutes).
 
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gpu_core::{ContextOptions, Gpu, GpuBuffer, Timer};
 use kernels::formats::{self, WeightFormat};
-use kernels::matmul::Matmul;
+use kernels::matmul::{Matmul, Tile};
 use kernels::matvec::Matvec;
 use kernels::projection::Projection;
 
@@ -85,32 +86,65 @@ fn matvec(c: &mut Criterion) {
     group.finish();
 }
 
+/// Token counts of the matmul groups: a short chunk, the old default prompt, a long chunk.
+const MATMUL_TOKENS: [u32; 3] = [64, 512, 2048];
+
+/// Every matmul tile at every token count, F16 and Q8_0, each shape of a 2.9B model; criterion
+/// reports GFLOP/s as elements per second, and each benchmark also prints its TFLOP/s on stderr.
+/// Run only these with the filter `matmul`.
 fn matmul(c: &mut Criterion) {
     let gpu = Gpu::new(&ContextOptions::default()).unwrap();
     let Some(mut timer) = Timer::new(&gpu, BATCH as u32 + 2) else {
         return;
     };
-    let t = 512u32;
-    let mut group = c.benchmark_group(format!("matmul T={t} {}", gpu.caps().adapter_name));
+    let max_t = *MATMUL_TOKENS.iter().max().unwrap();
+    let max_k = SHAPES.iter().map(|s| s.2).max().unwrap();
+    let max_rows = SHAPES.iter().map(|s| s.1).max().unwrap();
+    let x = gpu.buffer_from("x", &vec![0.5f32; (max_t * max_k) as usize]).unwrap();
+    let y = gpu.buffer("y", (max_t * max_rows) as u64 * 4).unwrap();
     for format in [WeightFormat::F16, WeightFormat::Q8_0] {
         for (name, rows, k) in SHAPES {
             let spec = Projection::new(format, rows, k);
             let kernel = Matmul::new(&gpu, &spec).unwrap();
             let weights = weight_copies(&gpu, format, rows, k);
-            let x = gpu.buffer_from("x", &vec![0.5f32; (t * k) as usize]).unwrap();
-            let y = gpu.buffer("y", (t * rows) as u64 * 4).unwrap();
-            group.throughput(Throughput::Elements(2 * t as u64 * rows as u64 * k as u64));
-            group.bench_function(BenchmarkId::new(format.name(), name), |b| {
-                b.iter_custom(|iters| {
-                    gpu_time(&gpu, &mut timer, iters, |rec, i| {
-                        let w = &weights[i as usize % weights.len()];
-                        kernel.record(&gpu, rec, t, x.all(), &[w.all()], None, y.all()).unwrap();
-                    })
-                })
-            });
+            for t in MATMUL_TOKENS {
+                let mut group = c.benchmark_group(format!("matmul T={t} {}", gpu.caps().adapter_name));
+                group
+                    .sample_size(10)
+                    .warm_up_time(Duration::from_millis(100))
+                    .measurement_time(Duration::from_millis(400));
+                let flop = 2 * t as u64 * rows as u64 * k as u64;
+                group.throughput(Throughput::Elements(flop));
+                let auto = kernel.tile_for(t);
+                for tile in Tile::ALL {
+                    let id = format!(
+                        "{} {}{} {name}",
+                        format.name(),
+                        tile.name(),
+                        if tile == auto { " (auto)" } else { "" }
+                    );
+                    let (mut ns, mut runs) = (0u128, 0u64);
+                    group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                        b.iter_custom(|iters| {
+                            let d = gpu_time(&gpu, &mut timer, iters, |rec, i| {
+                                let w = &weights[i as usize % weights.len()];
+                                let (xr, yr) = (x.range(0, (t * k) as u64 * 4), y.range(0, (t * rows) as u64 * 4));
+                                kernel.record_tile(&gpu, rec, tile, t, xr, &[w.all()], None, yr).unwrap();
+                            });
+                            ns += d.as_nanos();
+                            runs += iters;
+                            d
+                        })
+                    });
+                    if ns > 0 {
+                        let us = ns as f64 / runs as f64 / 1e3;
+                        eprintln!("matmul T={t} {id}: {us:.1} us, {:.2} TFLOP/s", flop as f64 / us / 1e6);
+                    }
+                }
+                group.finish();
+            }
         }
     }
-    group.finish();
 }
 
 criterion_group! {

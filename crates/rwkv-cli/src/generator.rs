@@ -12,10 +12,6 @@ use rwkv_model::gpu::{self, Logits, Model, State};
 
 use crate::sampling::{CpuSampler, SamplerConfig};
 
-/// Tokens per `forward` call in a long prefill (the model splits each call into its own chunks);
-/// the progress callback runs after each.
-const PREFILL_CALL_TOKENS: usize = 256;
-
 /// Decode steps the GPU generator may queue ahead of the token being read.
 const LOOKAHEAD: usize = 2;
 
@@ -62,10 +58,11 @@ impl<'m> Generator<'m> {
         let Some((&last, head)) = tokens.split_last() else {
             anyhow::bail!("nothing to prefill");
         };
-        // Everything but the last token through `forward` (in parts, for progress); the last one
-        // through the sampler, which needs its logits.
+        // Everything but the last token through `forward`, one chunk of the model's per call
+        // (for progress); the last one through the sampler, which needs its logits.
         let mut done = 0;
-        for part in head.chunks(PREFILL_CALL_TOKENS) {
+        while done < head.len() {
+            let part = &head[done..done + self.model.chunk_len(head.len() - done)];
             self.model.forward(self.state, part, &Logits::At(vec![]))?;
             done += part.len();
             progress(done, tokens.len());

@@ -64,17 +64,16 @@ pub fn open_model_file(path: &FsPath) -> Result<ModelFile> {
 pub fn load(device: &DeviceArgs, model_path: &FsPath, path: Option<Path>) -> Result<Loaded> {
     let file = open_model_file(model_path)?;
     let gpu = Arc::new(device.open()?);
-    load_file(gpu, file, path)
+    load_file(gpu, file, ModelOptions { path, ..ModelOptions::default() })
 }
 
-/// Uploads an opened model file to `gpu` after checking that it fits.
-pub fn load_file(gpu: Arc<Gpu>, file: ModelFile, path: Option<Path>) -> Result<Loaded> {
+/// Uploads an opened model file to `gpu` with `options` after checking that it fits.
+pub fn load_file(gpu: Arc<Gpu>, file: ModelFile, options: ModelOptions) -> Result<Loaded> {
     check_fits(&gpu, &file)?;
     let tokenizer = Tokenizer::from_gguf(file.gguf())
         .with_context(|| format!("reading the tokenizer of {}", file.path().display()))?;
     let bar = progress::bytes_bar("loading");
     let start = Instant::now();
-    let options = ModelOptions { path, ..ModelOptions::default() };
     let model = Model::load(gpu.clone(), &file, &options, &mut |p| {
         bar.set_length(p.total_bytes);
         bar.set_position(p.done_bytes);

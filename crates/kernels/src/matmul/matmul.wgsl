@@ -1,9 +1,12 @@
 // Tiled matrix-matrix product for prefill: Y[T, rows] = act(X[T, K]·Wᵀ + bias), optionally added
-// into Y, over up to four row segments of one packed weight (F32, F16 or Q8_0, dequantised into
-// workgroup memory). A workgroup computes a tile of BT tokens x BM weight rows of one segment
-// in K slices of BK: it stages the X and W slices k-major in workgroup memory, and each thread
-// accumulates a 4 x 4 block (4 tokens x 4 rows) in registers. T comes from a uniform; the grid
-// is (weight-row tiles of all segments, token tiles). Layouts and overrides: src/projection.rs.
+// into Y, over up to four row segments of one packed weight (F32, F16 or Q8_0, dequantised while
+// staging into workgroup memory). A workgroup computes a tile of BT tokens x BM = 128 weight rows
+// of one segment in K slices of BK = 16: the X and W slices are staged k-major in workgroup
+// memory (each slice's global loads are issued before the previous slice's products, held raw
+// in registers, and dequantised when stored), and each thread accumulates 8 rows x TT tokens in
+// registers (rows 4 lx .. 4 lx + 3 and 64 + 4 lx .. 64 + 4 lx + 3; tokens 4 ly .. 4 ly + 3, and
+// for TT = 8 also BT / 2 + 4 ly .. BT / 2 + 4 ly + 3). T comes from a uniform; the grid is
+// (weight-row tiles of all segments, token tiles). Layouts and overrides: src/projection.rs.
 
 override DTYPE: u32;
 // Every row and input block starts on a multiple of 4 elements: vec4 loads (else element loads).
@@ -49,10 +52,22 @@ override SEG_TILE_END1: u32;
 override SEG_TILE_END2: u32;
 override SEG_TILE_END3: u32;
 
-const BT: u32 = 64u; // tokens per tile
-const BM: u32 = 64u; // weight rows per tile
+// Tile shape (matmul::Tile): threads along tokens (TY: 4 or 16) and tokens per thread (TT: 4 or 8).
+override TOKEN_THREADS: u32 = 16u;
+override TOKENS_PER_THREAD: u32 = 8u;
+override THREADS: u32 = 16u * TOKEN_THREADS;
+override BT: u32 = TOKEN_THREADS * TOKENS_PER_THREAD; // tokens per tile
+override BTQ: u32 = BT / 4u; // vec4s per k of the staged X slice
+override XS_LEN: u32 = BK * BTQ;
+// Staging units (4 consecutive k of one token or weight row) per thread.
+override X_UNITS: u32 = BT * BK / 4u / THREADS;
+override W_UNITS: u32 = BM * BK / 4u / THREADS;
+
+const BM: u32 = 128u; // weight rows per tile
+const BMQ: u32 = 32u; // vec4s per k of the staged W slice
 const BK: u32 = 16u; // K slice
-const STRIDE: u32 = 17u; // vec4s per k in the staged slices (16 + 1 of padding)
+const MAX_X_UNITS: u32 = 2u;
+const MAX_W_UNITS: u32 = 8u;
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
@@ -61,9 +76,9 @@ const STRIDE: u32 = 17u; // vec4s per k in the staged slices (16 + 1 of padding)
 // x: the token count T.
 @group(0) @binding(4) var<uniform> params: vec4<u32>;
 
-// Staged slices, k-major: xs[k * STRIDE + t / 4][t % 4], ws[k * STRIDE + m / 4][m % 4].
-var<workgroup> xs: array<vec4<f32>, 272>;
-var<workgroup> ws: array<vec4<f32>, 272>;
+// Staged slices, k-major: xs[k * BTQ + t / 4][t % 4], ws[k * BMQ + m / 4][m % 4].
+var<workgroup> xs: array<vec4<f32>, XS_LEN>;
+var<workgroup> ws: array<vec4<f32>, 512>;
 
 fn seg_pick(s: u32, a: u32, b: u32, c: u32, d: u32) -> u32 {
     return select(select(select(a, b, s == 1u), c, s == 2u), d, s == 3u);
@@ -84,33 +99,52 @@ fn weight_at(e: u32) -> f32 {
     return f32(unpack4xI8(w[i / 4u][i % 4u])[e % 4u]) * q8_scale(w[sw / 4u][sw % 4u], b);
 }
 
-// Weight elements row + kk .. row + kk + 3 (zero past k). VEC: row and kk are multiples of 4.
-fn weight4(row: u32, kk: u32, k: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
+// Whether staged weight units hold raw words (dequantised when stored) rather than f32 bits.
+fn raw_weights() -> bool {
+    return VEC && DTYPE != DTYPE_F32;
+}
+
+// Weight elements row + kk .. row + kk + 3 (zero past k), as loaded: with raw_weights(), F16 as
+// two words (.xy) and Q8_0 as the quant word (.x), the scale word (.y) and the block (.z);
+// otherwise the f32 bits.
+fn weight_unit(row: u32, kk: u32, k: u32) -> vec4<u32> {
+    var v = vec4<u32>(0u);
     if (VEC) {
         if (kk < k) {
             let e = row + kk;
             if (DTYPE == DTYPE_F32) {
-                v = bitcast<vec4<f32>>(w[e / 4u]);
+                v = w[e / 4u];
             } else if (DTYPE == DTYPE_F16) {
                 let wd = w[e / 8u];
-                let pair = select(wd.zw, wd.xy, (e & 4u) == 0u);
-                v = vec4<f32>(unpack2x16float(pair.x), unpack2x16float(pair.y));
+                v = vec4<u32>(select(wd.zw, wd.xy, (e & 4u) == 0u), 0u, 0u);
             } else {
                 let i = e / 4u;
                 let b = e / Q8_BLOCK;
                 let sw = Q8_SCALES + b / 2u;
-                v = q8_unpack(w[i / 4u][i % 4u]) * q8_scale(w[sw / 4u][sw % 4u], b);
+                v = vec4<u32>(w[i / 4u][i % 4u], w[sw / 4u][sw % 4u], b, 0u);
             }
         }
     } else {
+        var f = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
             if (kk + j < k) {
-                v[j] = weight_at(row + kk + j);
+                f[j] = weight_at(row + kk + j);
             }
         }
+        v = bitcast<vec4<u32>>(f);
     }
     return v;
+}
+
+// The four weights of a unit from weight_unit.
+fn dequant(u: vec4<u32>) -> vec4<f32> {
+    if (!raw_weights()) {
+        return bitcast<vec4<f32>>(u);
+    }
+    if (DTYPE == DTYPE_F16) {
+        return vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+    }
+    return q8_unpack(u.x) * q8_scale(u.y, u.z);
 }
 
 // Input elements row + kk .. row + kk + 3 (zero past k). VEC: row and kk are multiples of 4.
@@ -131,7 +165,7 @@ fn input4(row: u32, kk: u32, k: u32) -> vec4<f32> {
     return v;
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t_count = params.x;
     let tile = wid.x;
@@ -144,63 +178,151 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let w_first = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3);
     let x_first = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) * t_count;
 
-    // Staging: thread lid loads 4 consecutive k of token / weight row lid / 4.
-    let lrow = lid / 4u;
-    let lk = (lid % 4u) * 4u;
-    let lt = t0 + lrow;
-    let lm = m0 + lrow;
-    // Compute: thread (lx, ly) owns tokens 4 ly .. 4 ly + 3 and rows 4 lx .. 4 lx + 3.
+    // Staging unit u = lid + j · THREADS: token u % BT (weight row u % BM), k 4 (u / BT) .. + 3,
+    // so that neighbouring threads store neighbouring words of the k-major slices.
+    var xr: array<vec4<f32>, MAX_X_UNITS>;
+    var wr: array<vec4<u32>, MAX_W_UNITS>;
+    for (var j = 0u; j < X_UNITS; j++) {
+        let u = lid + j * THREADS;
+        let t = t0 + u % BT;
+        xr[j] = vec4<f32>(0.0);
+        if (t < t_count) {
+            xr[j] = input4(x_first + t * k, 4u * (u / BT), k);
+        }
+    }
+    for (var j = 0u; j < W_UNITS; j++) {
+        let u = lid + j * THREADS;
+        let m = m0 + u % BM;
+        wr[j] = vec4<u32>(0u);
+        if (m < rows) {
+            wr[j] = weight_unit(w_first + m * k, 4u * (u / BM), k);
+        }
+    }
+
     let lx = lid % 16u;
     let ly = lid / 16u;
-    var acc: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
-        acc[i] = vec4<f32>(0.0);
-    }
+    // acc[2 i + r]: token i of the thread (see the header), row group r (zero-initialised).
+    var acc: array<vec4<f32>, 16>;
     for (var k0 = 0u; k0 < k; k0 += BK) {
-        var xv = vec4<f32>(0.0);
-        if (lt < t_count) {
-            xv = input4(x_first + lt * k, k0 + lk, k);
+        for (var j = 0u; j < X_UNITS; j++) {
+            let u = lid + j * THREADS;
+            let at = 4u * (u / BT) * BTQ + (u % BT) / 4u;
+            let e = u % 4u;
+            xs[at][e] = xr[j].x;
+            xs[at + BTQ][e] = xr[j].y;
+            xs[at + 2u * BTQ][e] = xr[j].z;
+            xs[at + 3u * BTQ][e] = xr[j].w;
         }
-        var wv = vec4<f32>(0.0);
-        if (lm < rows) {
-            wv = weight4(w_first + lm * k, k0 + lk, k);
-        }
-        for (var j = 0u; j < 4u; j++) {
-            xs[(lk + j) * STRIDE + lrow / 4u][lrow % 4u] = xv[j];
-            ws[(lk + j) * STRIDE + lrow / 4u][lrow % 4u] = wv[j];
+        for (var j = 0u; j < W_UNITS; j++) {
+            let u = lid + j * THREADS;
+            let at = 4u * (u / BM) * BMQ + (u % BM) / 4u;
+            let e = u % 4u;
+            let v = dequant(wr[j]);
+            ws[at][e] = v.x;
+            ws[at + BMQ][e] = v.y;
+            ws[at + 2u * BMQ][e] = v.z;
+            ws[at + 3u * BMQ][e] = v.w;
         }
         workgroupBarrier();
+        // The next slice's loads, in flight during this slice's products.
+        let k1 = k0 + BK;
+        if (k1 < k) {
+            for (var j = 0u; j < X_UNITS; j++) {
+                let u = lid + j * THREADS;
+                let t = t0 + u % BT;
+                if (t < t_count) {
+                    xr[j] = input4(x_first + t * k, k1 + 4u * (u / BT), k);
+                }
+            }
+            for (var j = 0u; j < W_UNITS; j++) {
+                let u = lid + j * THREADS;
+                let m = m0 + u % BM;
+                if (m < rows) {
+                    wr[j] = weight_unit(w_first + m * k, k1 + 4u * (u / BM), k);
+                }
+            }
+        }
         for (var kk = 0u; kk < BK; kk++) {
-            let a = xs[kk * STRIDE + ly];
-            let b = ws[kk * STRIDE + lx];
-            acc[0] += a.x * b;
-            acc[1] += a.y * b;
-            acc[2] += a.z * b;
-            acc[3] += a.w * b;
+            let b0 = ws[kk * BMQ + lx];
+            let b1 = ws[kk * BMQ + 16u + lx];
+            let a0 = xs[kk * BTQ + ly];
+            acc[0] += a0.x * b0;
+            acc[1] += a0.x * b1;
+            acc[2] += a0.y * b0;
+            acc[3] += a0.y * b1;
+            acc[4] += a0.z * b0;
+            acc[5] += a0.z * b1;
+            acc[6] += a0.w * b0;
+            acc[7] += a0.w * b1;
+            if (TOKENS_PER_THREAD == 8u) {
+                let a1 = xs[kk * BTQ + TOKEN_THREADS + ly];
+                acc[8] += a1.x * b0;
+                acc[9] += a1.x * b1;
+                acc[10] += a1.y * b0;
+                acc[11] += a1.y * b1;
+                acc[12] += a1.z * b0;
+                acc[13] += a1.z * b1;
+                acc[14] += a1.w * b0;
+                acc[15] += a1.w * b1;
+            }
         }
         workgroupBarrier();
     }
 
-    let act = seg_pick(s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
-    let has_bias = ((BIAS_MASK >> s) & 1u) == 1u;
-    let y_row = seg_pick(s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
-    let y_stride = seg_pick(s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
-    for (var i = 0u; i < 4u; i++) {
-        let t = t0 + 4u * ly + i;
-        for (var j = 0u; j < 4u; j++) {
-            let m = m0 + 4u * lx + j;
-            if (t < t_count && m < rows) {
-                var v = acc[i][j];
-                if (has_bias) {
-                    v += bias[y_row + m];
-                }
-                v = activate(v, act);
-                let out = (y_row - PART_BASE) * t_count + t * y_stride + PART_BASE + m;
-                if (RESIDUAL) {
-                    v += y[out];
-                }
-                y[out] = v;
+    // The epilogue, one token at a time with constant accumulator indices (so that the
+    // accumulators stay in registers).
+    var e: Epilogue;
+    e.t_count = t_count;
+    e.rows = rows;
+    e.m = m0 + 4u * lx;
+    e.act = seg_pick(s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
+    e.has_bias = ((BIAS_MASK >> s) & 1u) == 1u;
+    e.y_row = seg_pick(s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
+    e.y_stride = seg_pick(s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
+    let ta = t0 + 4u * ly;
+    store_token(e, ta, acc[0], acc[1]);
+    store_token(e, ta + 1u, acc[2], acc[3]);
+    store_token(e, ta + 2u, acc[4], acc[5]);
+    store_token(e, ta + 3u, acc[6], acc[7]);
+    if (TOKENS_PER_THREAD == 8u) {
+        let tb = ta + 4u * TOKEN_THREADS;
+        store_token(e, tb, acc[8], acc[9]);
+        store_token(e, tb + 1u, acc[10], acc[11]);
+        store_token(e, tb + 2u, acc[12], acc[13]);
+        store_token(e, tb + 3u, acc[14], acc[15]);
+    }
+}
+
+// What the epilogue of one thread needs: its first row e.m (rows e.m .. e.m + 3 and 64 more).
+struct Epilogue {
+    t_count: u32,
+    rows: u32,
+    m: u32,
+    act: u32,
+    has_bias: bool,
+    y_row: u32,
+    y_stride: u32,
+}
+
+// Bias, activation and (residual) store of token t's results for the thread's rows: r0 for
+// rows e.m .. e.m + 3, r1 for rows e.m + 64 .. e.m + 67.
+fn store_token(e: Epilogue, t: u32, r0: vec4<f32>, r1: vec4<f32>) {
+    if (t >= e.t_count) {
+        return;
+    }
+    for (var j = 0u; j < 8u; j++) {
+        let m = e.m + select(j, 60u + j, j >= 4u);
+        if (m < e.rows) {
+            var v = select(r0[j & 3u], r1[j & 3u], j >= 4u);
+            if (e.has_bias) {
+                v += bias[e.y_row + m];
             }
+            v = activate(v, e.act);
+            let out = (e.y_row - PART_BASE) * e.t_count + t * e.y_stride + PART_BASE + m;
+            if (RESIDUAL) {
+                v += y[out];
+            }
+            y[out] = v;
         }
     }
 }

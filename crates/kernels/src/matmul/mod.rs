@@ -12,20 +12,22 @@
 //! - 4 `params`, uniform, `vec4<u32>` whose x is T: owned by the launcher (one small buffer per
 //!   distinct T), so T never comes from a buffer length.
 //!
-//! A workgroup of 256 threads computes 64 tokens x 64 weight rows of one segment: K slices of
-//! 16 of X and W (dequantised to f32) are staged in workgroup memory (8.5 KiB) and each thread
-//! accumulates 4 x 4 outputs in registers.
+//! A workgroup computes [`Tile::tokens`] tokens x 128 weight rows of one segment: K slices of 16
+//! of X and W (dequantised to f32 while staged; the next slice's loads in flight during the
+//! products) sit in workgroup memory (at most 16 KiB, WebGPU's default limit) and each thread
+//! accumulates 8 rows x 4 or 8 tokens in registers. [`Matmul::record`] picks the tile from T
+//! ([`Tile::for_tokens`]); [`Matmul::record_tile`] forces one (benchmarks).
 
 pub mod reference;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use gpu_core::{Binding, BufferRange, Gpu, GpuBuffer, KernelSource, Needs, Pipeline, Recorder};
 
-use crate::projection::{Part, Projection, MAX_SEGMENTS};
+use crate::projection::{Projection, MAX_SEGMENTS};
 use crate::{KernelError, Result};
 
 pub const KERNEL: KernelSource = KernelSource {
@@ -42,16 +44,78 @@ pub const KERNEL: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
 
-/// Tokens per tile (BT in matmul.wgsl).
-const TILE_T: u32 = 64;
 /// Weight rows per tile (BM in matmul.wgsl).
-const TILE_M: u32 = 64;
+const TILE_M: u32 = 128;
 
-/// A projection for T tokens, with its pipelines (one per weight binding).
+/// The token side of a workgroup's tile (override constants of matmul.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tile {
+    /// 16 tokens, 64 threads of 8 rows x 4 tokens (short chunks; CPU adapters).
+    T16,
+    /// 64 tokens, 256 threads of 8 rows x 4 tokens.
+    T64,
+    /// 128 tokens, 256 threads of 8 rows x 8 tokens.
+    T128,
+}
+
+impl Tile {
+    pub const ALL: [Tile; 3] = [Tile::T16, Tile::T64, Tile::T128];
+
+    /// Tokens per tile.
+    pub fn tokens(self) -> u32 {
+        match self {
+            Tile::T16 => 16,
+            Tile::T64 => 64,
+            Tile::T128 => 128,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Tile::T16 => "t16",
+            Tile::T64 => "t64",
+            Tile::T128 => "t128",
+        }
+    }
+
+    fn overrides(self) -> [(&'static str, f64); 2] {
+        let (threads_t, per_thread) = match self {
+            Tile::T16 => (4.0, 4.0),
+            Tile::T64 => (16.0, 4.0),
+            Tile::T128 => (16.0, 8.0),
+        };
+        [("TOKEN_THREADS", threads_t), ("TOKENS_PER_THREAD", per_thread)]
+    }
+
+    /// The tile for `t` tokens against `row_tiles` tiles of 128 weight rows: the 16-token tile
+    /// up to 16 tokens, the 128-token tile when it wastes little of its last tile and still
+    /// gives a few hundred workgroups, else the 64-token tile.
+    pub fn for_tokens(t: u32, row_tiles: u32) -> Tile {
+        if t <= 16 {
+            return Tile::T16;
+        }
+        let big = t.div_ceil(128);
+        let waste = big * 128 - t;
+        if t >= 256 && waste * 8 <= t && big * row_tiles >= 256 {
+            Tile::T128
+        } else {
+            Tile::T64
+        }
+    }
+}
+
+/// One weight binding: its row tiles and override constants, and its pipeline per tile (built
+/// when first used).
+struct PartPipelines {
+    row_tiles: u32,
+    overrides: Vec<(&'static str, f64)>,
+    pipelines: [OnceLock<Arc<Pipeline>>; 3],
+}
+
+/// A projection for T tokens, with its pipelines (per weight binding and tile).
 pub struct Matmul {
     spec: Projection,
-    /// Each weight binding with its pipeline and its number of row tiles.
-    parts: Vec<(Part, Arc<Pipeline>, u32)>,
+    parts: Vec<PartPipelines>,
     /// One uniform buffer holding T per distinct T recorded.
     t_params: Mutex<HashMap<u32, GpuBuffer>>,
 }
@@ -87,10 +151,32 @@ impl Matmul {
                         why: "exceed max_compute_workgroups_per_dimension: split the weight into row blocks",
                     });
                 }
-                Ok((part, gpu.pipeline(&KERNEL, &o)?, end))
+                Ok(PartPipelines { row_tiles: end, overrides: o, pipelines: Default::default() })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Matmul { spec: spec.clone(), parts, t_params: Mutex::new(HashMap::new()) })
+        let mm = Matmul { spec: spec.clone(), parts, t_params: Mutex::new(HashMap::new()) };
+        // Build the 64-token pipelines now, so that shader errors surface here.
+        for p in &mm.parts {
+            mm.pipeline(gpu, p, Tile::T64)?;
+        }
+        Ok(mm)
+    }
+
+    fn pipeline(&self, gpu: &Gpu, part: &PartPipelines, tile: Tile) -> Result<Arc<Pipeline>> {
+        let slot = &part.pipelines[tile as usize];
+        if let Some(p) = slot.get() {
+            return Ok(p.clone());
+        }
+        let mut o = part.overrides.clone();
+        o.extend(tile.overrides());
+        let p = gpu.pipeline(&KERNEL, &o)?;
+        Ok(slot.get_or_init(|| p).clone())
+    }
+
+    /// The tile [`Matmul::record`] uses for `t` tokens.
+    pub fn tile_for(&self, t: u32) -> Tile {
+        let row_tiles = self.parts.iter().map(|p| p.row_tiles).max().unwrap_or(1);
+        Tile::for_tokens(t, row_tiles)
     }
 
     pub fn spec(&self) -> &Projection {
@@ -121,15 +207,31 @@ impl Matmul {
         bias: Option<BufferRange<'_>>,
         y: BufferRange<'_>,
     ) -> Result<()> {
+        self.record_tile(gpu, rec, self.tile_for(t), t, x, weight, bias, y)
+    }
+
+    /// [`Matmul::record`] with the given tile.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_tile(
+        &self,
+        gpu: &Gpu,
+        rec: &mut Recorder<'_>,
+        tile: Tile,
+        t: u32,
+        x: BufferRange<'_>,
+        weight: &[BufferRange<'_>],
+        bias: Option<BufferRange<'_>>,
+        y: BufferRange<'_>,
+    ) -> Result<()> {
         let spec = &self.spec;
         let max_dim = gpu.caps().limits.max_compute_workgroups_per_dimension;
-        let token_tiles = t.div_ceil(TILE_T);
+        let token_tiles = t.div_ceil(tile.tokens());
         if t == 0 || token_tiles > max_dim {
             return Err(KernelError::Shape {
                 kernel: "matmul",
                 what: "token count T",
                 found: t as u64,
-                why: "must be positive and at most 64 x max_compute_workgroups_per_dimension",
+                why: "must be positive and at most (tile tokens) x max_compute_workgroups_per_dimension",
             });
         }
         if weight.len() != self.parts.len() {
@@ -167,10 +269,11 @@ impl Matmul {
             None => x,
         };
         let params = self.params(gpu, t)?;
-        for ((part, pipeline, row_tiles), w) in self.parts.iter().zip(weight) {
-            crate::check_len("matmul", "w", w.size, spec.part_weight_bytes(*part))?;
-            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all()]])?;
-            rec.dispatch(pipeline, &groups, [*row_tiles, token_tiles, 1]);
+        for ((part, p), w) in spec.parts().into_iter().zip(&self.parts).zip(weight) {
+            crate::check_len("matmul", "w", w.size, spec.part_weight_bytes(part))?;
+            let pipeline = self.pipeline(gpu, p, tile)?;
+            let groups = gpu.bind_groups(&pipeline, &[&[x, *w, bias, y, params.all()]])?;
+            rec.dispatch(&pipeline, &groups, [p.row_tiles, token_tiles, 1]);
         }
         Ok(())
     }

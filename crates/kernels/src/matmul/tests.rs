@@ -7,8 +7,9 @@ use crate::projection::{Activation, Segment};
 use crate::projection_testing::{self as pt, TestData, TestWeight};
 use crate::testing::{self, Rng};
 
-/// Runs `spec` for `t` tokens with `y` pre-filled with `d.y0`; returns the output.
-fn run(gpu: &Gpu, spec: &Projection, t: u32, w: &TestWeight, d: &TestData) -> Vec<f32> {
+/// Runs `spec` for `t` tokens with `y` pre-filled with `d.y0` (with `tile`, else the launcher's
+/// choice); returns the output.
+fn run(gpu: &Gpu, spec: &Projection, t: u32, tile: Option<Tile>, w: &TestWeight, d: &TestData) -> Vec<f32> {
     let mm = Matmul::new(gpu, spec).unwrap();
     let weights = pt::upload_weight(gpu, spec, w);
     let ranges: Vec<BufferRange<'_>> = weights.iter().map(|b| b.all()).collect();
@@ -16,29 +17,72 @@ fn run(gpu: &Gpu, spec: &Projection, t: u32, w: &TestWeight, d: &TestData) -> Ve
     let bias = testing::upload(gpu, &d.bias);
     let y = testing::Guarded::with_contents(gpu, &d.y0);
     let mut rec = gpu.recorder();
-    mm.record(gpu, &mut rec, t, x.all(), &ranges, Some(bias.all()), y.range()).unwrap();
+    let tile = tile.unwrap_or(mm.tile_for(t));
+    mm.record_tile(gpu, &mut rec, tile, t, x.all(), &ranges, Some(bias.all()), y.range()).unwrap();
     rec.submit();
     y.read(gpu)
 }
 
-fn check(gpu: &Gpu, spec: &Projection, t: u32, seed: u64) -> Result<(), TestCaseError> {
+fn check_tile(gpu: &Gpu, spec: &Projection, t: u32, tile: Option<Tile>, seed: u64) -> Result<(), TestCaseError> {
     let mut rng = Rng::new(seed);
     let w = pt::weight(spec, &mut rng);
     let d = pt::data(spec, t, &mut rng);
-    let got = run(gpu, spec, t, &w, &d);
-    pt::assert_matches(&format!("matmul T={t} {spec:?}"), &got, &pt::expected(spec, t, &w, &d))
+    let got = run(gpu, spec, t, tile, &w, &d);
+    pt::assert_matches(&format!("matmul T={t} tile {tile:?} {spec:?}"), &got, &pt::expected(spec, t, &w, &d))
+}
+
+fn check(gpu: &Gpu, spec: &Projection, t: u32, seed: u64) -> Result<(), TestCaseError> {
+    check_tile(gpu, spec, t, None, seed)
 }
 
 fn tokens() -> impl Strategy<Value = u32> {
     prop_oneof![Just(1u32), Just(7), Just(64), Just(100), 2u32..140]
 }
 
+fn tiles() -> impl Strategy<Value = Option<Tile>> {
+    prop_oneof![Just(None), Just(Some(Tile::T16)), Just(Some(Tile::T64)), Just(Some(Tile::T128))]
+}
+
 proptest! {
     #![proptest_config(testing::config())]
     #[test]
-    fn matches_reference(spec in pt::projection(), t in tokens(), seed in any::<u64>()) {
-        check(testing::gpu(), &spec, t, seed)?;
+    fn matches_reference(spec in pt::projection(), t in tokens(), tile in tiles(), seed in any::<u64>()) {
+        check_tile(testing::gpu(), &spec, t, tile, seed)?;
     }
+}
+
+#[test]
+fn every_tile_on_every_format() {
+    // Token counts around each tile's size, rows past one 128-row tile, K past one 16-slice.
+    let devices = [testing::gpu(), testing::gpu_without_subgroups(), testing::gpu_default_limits()];
+    let mut i = 0;
+    for tile in Tile::ALL {
+        for format in WeightFormat::ALL {
+            for t in [1, tile.tokens() - 1, tile.tokens() + 3] {
+                let spec = Projection::segmented(
+                    format,
+                    vec![
+                        Segment::new(130, 64).with_bias(),
+                        Segment::new(20, 96).input_at(64).activation(Activation::Tanh),
+                    ],
+                )
+                .residual();
+                check_tile(devices[i % 3], &spec, t, Some(tile), i as u64).unwrap();
+                i += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tile_follows_the_token_count() {
+    assert_eq!(Tile::for_tokens(1, 20), Tile::T16);
+    assert_eq!(Tile::for_tokens(16, 20), Tile::T16);
+    assert_eq!(Tile::for_tokens(17, 20), Tile::T64);
+    assert_eq!(Tile::for_tokens(512, 20), Tile::T64, "80 workgroups are too few for the 128-token tile");
+    assert_eq!(Tile::for_tokens(512, 80), Tile::T128);
+    assert_eq!(Tile::for_tokens(2048, 20), Tile::T128);
+    assert_eq!(Tile::for_tokens(300, 200), Tile::T64, "a third of the last 128-token tile would be wasted");
 }
 
 #[test]

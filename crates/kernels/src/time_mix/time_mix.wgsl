@@ -99,24 +99,41 @@ fn hsum(v: vec4<f32>) -> f32 {
     return (v.x + v.y) + (v.z + v.w);
 }
 
+// The projections' outputs of one token for channel c (layer 0: v_first is not read).
+struct Inputs {
+    r: f32,
+    k: f32,
+    v: f32,
+    v_first: f32,
+}
+
+fn token_inputs(t: u32, c: u32) -> Inputs {
+    let C = H * N;
+    let T = dims.tokens;
+    var x = Inputs(rkv[t * C + c], rkv[(T + t) * C + c], rkv[(2u * T + t) * C + c], 0.0);
+    if (!FIRST_LAYER) {
+        x.v_first = v_first[t * C + c];
+    }
+    return x;
+}
+
 // One token for channel c = h·N + i (three workgroup barriers; every invocation of the
 // workgroup calls it in uniform control flow, those with `owns_row` false only for the barriers).
-fn mix_token(t: u32, h: u32, i: u32, l: Lora, owns_row: bool) {
+fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs, owns_row: bool) {
     let C = H * N;
     let c = h * N + i;
     let q = i >> 2u;
     let e = i & 3u;
-    let T = dims.tokens;
     var v = 0.0;
     var kappa = 0.0;
     if (owns_row) {
-        let r = rkv[t * C + c];
-        let k_raw = rkv[(T + t) * C + c];
-        v = rkv[(2u * T + t) * C + c];
+        let r = x.r;
+        let k_raw = x.k;
+        v = x.v;
         if (FIRST_LAYER) {
             v_first[t * C + c] = v;
         } else {
-            v = v + (v_first[t * C + c] - v) * l.vgate;
+            v = v + (x.v_first - v) * l.vgate;
         }
         kappa = k_raw * param(0u, c);
         let k = k_raw * (1.0 + (l.alpha - 1.0) * param(1u, c));
@@ -175,6 +192,19 @@ fn mix_token(t: u32, h: u32, i: u32, l: Lora, owns_row: bool) {
     }
 }
 
+// The finished LoRA outputs of token t for channel c (entry time_mix).
+fn token_lora(t: u32, c: u32) -> Lora {
+    let C = H * N;
+    let T = dims.tokens;
+    // Layer 0 has no value-residual LoRA: its g block comes right after α.
+    let g_block = select(3u, 2u, FIRST_LAYER);
+    var vgate = 0.0;
+    if (!FIRST_LAYER) {
+        vgate = lora[(2u * T + t) * C + c];
+    }
+    return Lora(lora[t * C + c], lora[(T + t) * C + c], vgate, lora[(g_block * T + t) * C + c]);
+}
+
 @compute @workgroup_size(N)
 fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) i: u32) {
@@ -186,14 +216,17 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let c = h * N + i;
     load_state(h, i);
     let T = dims.tokens;
-    // Layer 0 has no value-residual LoRA: its g block comes right after α.
-    let g_block = select(3u, 2u, FIRST_LAYER);
+    // Each token's inputs are loaded one token ahead, so that their latency overlaps the
+    // previous token's sequential work.
+    var l = token_lora(0u, c);
+    var x = token_inputs(0u, c);
     for (var t = 0u; t < T; t++) {
-        let z = lora[t * C + c];
-        let alpha = lora[(T + t) * C + c];
-        let vgate = select(lora[(2u * T + t) * C + c], 0.0, FIRST_LAYER);
-        let g = lora[(g_block * T + t) * C + c];
-        mix_token(t, h, i, Lora(z, alpha, vgate, g), true);
+        let next = min(t + 1u, T - 1u);
+        let l_next = token_lora(next, c);
+        let x_next = token_inputs(next, c);
+        mix_token(t, h, i, l, x, true);
+        l = l_next;
+        x = x_next;
     }
     store_state(h, i);
 }
@@ -287,7 +320,7 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
             }
             l.g = lora_sum(3u, i, groups);
         }
-        mix_token(t, h, i, l, owns_row);
+        mix_token(t, h, i, l, token_inputs(t, c), owns_row);
     }
     if (owns_row) {
         store_state(h, i);

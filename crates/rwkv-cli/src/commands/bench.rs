@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use gpu_core::{ContextOptions, Gpu, KernelTime, LimitsPolicy, Timer};
-use rwkv_model::gpu::{Logits, Model, Path};
+use rwkv_model::gpu::{Logits, Model, ModelOptions, Path};
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 use rwkv_model::ModelFile;
 use serde::Serialize;
@@ -59,6 +59,10 @@ pub struct Args {
     /// Print one JSON object (fields in docs/bench.md) instead of the report.
     #[arg(long)]
     pub json: bool,
+    /// The most prompt tokens per prefill chunk (default: the model's automatic choice for the
+    /// adapter; the report gives the chunk used).
+    #[arg(long)]
+    pub chunk: Option<usize>,
 }
 
 fn parse_type(s: &str) -> Result<SynthType, String> {
@@ -144,6 +148,10 @@ struct RunReport {
     limits: String,
     load_s: f64,
     gpu_memory_bytes: u64,
+    /// The most tokens per prefill chunk (the model's capacity), and the chunk lengths the
+    /// prompt was cut into.
+    max_chunk: usize,
+    prefill_chunks: Vec<usize>,
     prefill_tok_s: Spread,
     decode_tok_s: Spread,
     prefill: Work,
@@ -241,6 +249,17 @@ fn kernel_rows(times: Vec<KernelTime>) -> Vec<KernelRow> {
     rows
 }
 
+/// The chunk lengths `forward` cuts a prompt of `n` tokens into.
+fn prefill_chunks(model: &Model, n: usize) -> Vec<usize> {
+    let mut lens = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        lens.push(model.chunk_len(left));
+        left -= lens[lens.len() - 1];
+    }
+    lens
+}
+
 fn work(model: &Model, layers: usize) -> Work {
     let c = model.counters();
     let t = c.tokens.max(1) as f64;
@@ -276,7 +295,8 @@ fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Ve
 }
 
 fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Result<(RunReport, ModelFile)> {
-    let loaded = loading::load_file(gpu.clone(), file, Some(path))?;
+    let options = ModelOptions { path: Some(path), max_chunk: args.chunk };
+    let loaded = loading::load_file(gpu.clone(), file, options)?;
     let model = &loaded.model;
     let hp = model.hparams().clone();
     let prompt = bench_prompt(args.prompt_tokens, hp.vocab);
@@ -313,7 +333,7 @@ fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Resul
         None => None,
         Some(mut timer) => {
             let state = model.new_state()?;
-            let chunk = args.prompt_tokens.clamp(1, 64);
+            let chunk = model.chunk_len(args.prompt_tokens);
             let prefill = kernel_rows(model.profile(&state, &prompt[..chunk], &mut timer)?);
             let decode = kernel_rows(model.profile(&state, &prompt[chunk - 1..chunk], &mut timer)?);
             Some(KernelTables { decode, prefill, prefill_tokens: chunk })
@@ -329,6 +349,8 @@ fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Resul
         limits: gpu.caps().policy.name().to_string(),
         load_s: loaded.load_secs,
         gpu_memory_bytes: model.gpu_bytes() + state_bytes,
+        max_chunk: model.max_chunk(),
+        prefill_chunks: prefill_chunks(model, args.prompt_tokens),
         prefill_tok_s: Spread::of(prefill_rates),
         decode_tok_s: Spread::of(decode_rates),
         prefill: prefill_work,
@@ -451,7 +473,12 @@ fn print_report(r: &Report) {
             indicatif::HumanBytes(run.gpu_memory_bytes)
         );
         let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
-        println!("  prefill  {}", s(&run.prefill_tok_s));
+        println!(
+            "  prefill  {}  (chunks {:?}, at most {} tokens each)",
+            s(&run.prefill_tok_s),
+            run.prefill_chunks,
+            run.max_chunk
+        );
         println!("  decode   {}", s(&run.decode_tok_s));
         for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
             println!(

@@ -179,7 +179,13 @@ impl Generator<'_> {
             return Err(ModelError::TokenOutOfRange { token: bad, vocab: m.hp.vocab });
         }
         let ctx = m.ctx();
-        let chunks: Vec<&[u32]> = prompt.chunks(m.scratch.max_tokens).collect();
+        let mut chunks: Vec<&[u32]> = Vec::new();
+        let mut rest = prompt;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(m.chunk_len(rest.len()));
+            chunks.push(chunk);
+            rest = tail;
+        }
         for (i, chunk) in chunks.iter().enumerate() {
             m.gpu.write(&m.scratch.tokens, 0, bytemuck::cast_slice(chunk));
             let mut rec = m.gpu.recorder();

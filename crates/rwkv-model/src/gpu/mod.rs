@@ -5,6 +5,7 @@
 //! kernel) and the *plain* path (one operation per dispatch). Both run under either limits
 //! policy; weights too large for one binding are split into row blocks.
 
+mod chunk;
 mod forward;
 mod generator;
 mod linear;
@@ -14,6 +15,7 @@ mod state;
 mod stats;
 mod weights;
 
+pub use chunk::{chunk_capacity, chunk_len};
 pub use generator::{Generator, SamplerConfig};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use gpu_core::{Gpu, KernelTime, Timer};
 
+use crate::gpu::chunk;
 use crate::gpu::forward::{Ctx, Kernels};
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
@@ -26,13 +27,15 @@ pub enum Path {
 pub struct ModelOptions {
     /// `None`: pick from the adapter (fused everywhere at present).
     pub path: Option<Path>,
-    /// The most tokens one prefill chunk processes.
-    pub max_chunk: usize,
+    /// The most tokens the caller allows in one prefill chunk; `None`: automatic. The model
+    /// picks its chunk capacity from the adapter and the model's widths (see
+    /// [`Model::max_chunk`]) and never exceeds this.
+    pub max_chunk: Option<usize>,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { path: None, max_chunk: 64 }
+        ModelOptions { path: None, max_chunk: None }
     }
 }
 
@@ -78,7 +81,8 @@ impl Model {
         }
         let weights = Weights::upload(&gpu, file, progress)?;
         let kernels = Kernels::new(&gpu, &hp, &weights)?;
-        let scratch = Scratch::new(&gpu, &hp, options.max_chunk.max(1))?;
+        let capacity = chunk::chunk_capacity(gpu.caps(), &hp, options.max_chunk);
+        let scratch = Scratch::new(&gpu, &hp, capacity)?;
         let path = options.path.unwrap_or(Path::Fused);
         Ok(Model { gpu, hp, weights, kernels, scratch, path, counters: Counters::default() })
     }
@@ -93,6 +97,17 @@ impl Model {
 
     pub fn path(&self) -> Path {
         self.path
+    }
+
+    /// The most tokens one prefill chunk holds (the scratch capacity).
+    pub fn max_chunk(&self) -> usize {
+        self.scratch.max_tokens
+    }
+
+    /// The length of the next prefill chunk when `remaining` tokens are left to feed: prompts
+    /// longer than [`Model::max_chunk`] are cut into nearly equal chunks.
+    pub fn chunk_len(&self, remaining: usize) -> usize {
+        chunk::chunk_len(remaining, self.scratch.max_tokens)
     }
 
     /// A fresh (zero) state for this model.
@@ -111,7 +126,7 @@ impl Model {
         }
     }
 
-    /// Feeds `tokens` in order, updating `state`, in chunks of at most `max_chunk` tokens (one
+    /// Feeds `tokens` in order, updating `state`, in chunks of [`Model::chunk_len`] tokens (one
     /// submission each). Returns the requested logits, `vocab` values per position.
     pub fn forward(&self, state: &State, tokens: &[u32], want: &Logits) -> Result<Vec<Vec<f32>>, ModelError> {
         if tokens.is_empty() {
@@ -134,7 +149,7 @@ impl Model {
         while start < tokens.len() {
             // Cut chunks at the positions whose logits are wanted, so each is the last row of
             // a chunk or read from the chunk's rows in place.
-            let end = (start + self.scratch.max_tokens).min(tokens.len());
+            let end = start + self.chunk_len(tokens.len() - start);
             let chunk = &tokens[start..end];
             self.gpu.write(&self.scratch.tokens, 0, bytemuck::cast_slice(chunk));
             let mut rec = self.gpu.recorder();
