@@ -15,7 +15,8 @@ pub struct ContextOptions {
     pub adapter: AdapterSelector,
     pub limits: LimitsPolicy,
     /// Features never to request even where the adapter has them (to test fallbacks, e.g.
-    /// `wgpu::Features::SUBGROUP`).
+    /// `wgpu::Features::SUBGROUP`, or `wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX` to keep
+    /// prefill on the plain kernels).
     pub disabled_features: wgpu::Features,
 }
 
@@ -77,6 +78,7 @@ impl Gpu {
             } else {
                 Vec::new()
             },
+            adapter_subgroup_size: SubgroupSize { min: info.subgroup_min_size, max: info.subgroup_max_size },
         };
         Ok(Gpu {
             adapter,
