@@ -15,6 +15,10 @@ pub struct DeviceArgs {
     /// Limits to request: `max` (what the adapter offers) or `default` (WebGPU's defaults).
     #[arg(long, global = true, default_value = "max")]
     pub limits: LimitsPolicy,
+    /// Never use cooperative matrices (tensor cores): prefill stays on the plain tiled kernel
+    /// (for A/B measurement).
+    #[arg(long, global = true)]
+    pub no_coop: bool,
 }
 
 impl DeviceArgs {
@@ -31,7 +35,12 @@ impl DeviceArgs {
     }
 
     pub fn options(&self) -> Result<ContextOptions> {
-        Ok(ContextOptions { adapter: self.selector()?, limits: self.limits, ..Default::default() })
+        let disabled_features = if self.no_coop {
+            gpu_core::wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+        } else {
+            gpu_core::wgpu::Features::empty()
+        };
+        Ok(ContextOptions { adapter: self.selector()?, limits: self.limits, disabled_features })
     }
 
     pub fn open(&self) -> Result<Gpu> {

@@ -15,6 +15,7 @@ mod stats;
 mod weights;
 
 pub use generator::{Generator, SamplerConfig};
+pub use linear::{PrefillCoop, COOP_MIN_TOKENS};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use stats::ForwardCounters;

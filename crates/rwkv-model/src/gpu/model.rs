@@ -5,6 +5,7 @@ use std::sync::Arc;
 use gpu_core::{Gpu, KernelTime, Timer};
 
 use crate::gpu::forward::{Ctx, Kernels};
+use crate::gpu::linear::PrefillCoop;
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
 use crate::gpu::stats::{Counters, ForwardCounters};
@@ -28,11 +29,13 @@ pub struct ModelOptions {
     pub path: Option<Path>,
     /// The most tokens one prefill chunk processes.
     pub max_chunk: usize,
+    /// Whether prefill may use tensor cores (cooperative matrices) where the device has them.
+    pub prefill_coop: PrefillCoop,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { path: None, max_chunk: 64 }
+        ModelOptions { path: None, max_chunk: 64, prefill_coop: PrefillCoop::Auto }
     }
 }
 
@@ -76,7 +79,7 @@ impl Model {
                 ),
             });
         }
-        let weights = Weights::upload(&gpu, file, progress)?;
+        let weights = Weights::upload(&gpu, file, options.prefill_coop, progress)?;
         let kernels = Kernels::new(&gpu, &hp, &weights)?;
         let scratch = Scratch::new(&gpu, &hp, options.max_chunk.max(1))?;
         let path = options.path.unwrap_or(Path::Fused);
