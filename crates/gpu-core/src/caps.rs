@@ -80,8 +80,12 @@ pub struct Capabilities {
     /// `TIMESTAMP_QUERY` (and whether timestamps may be written inside a compute pass).
     pub timestamps: bool,
     pub timestamps_inside_passes: bool,
-    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` with the tile shapes the adapter lists.
+    /// `EXPERIMENTAL_COOPERATIVE_MATRIX` with the tile shapes the adapter lists (empty when the
+    /// feature is absent or disabled through `ContextOptions::disabled_features`).
     pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
+    /// The subgroup sizes the adapter reports, whether or not `SUBGROUP` is in use
+    /// (cooperative-matrix kernels split a workgroup into subgroups by local index).
+    pub adapter_subgroup_size: SubgroupSize,
 }
 
 impl Capabilities {
@@ -112,6 +116,17 @@ impl Capabilities {
 
     pub fn has_cooperative_matrix(&self) -> bool {
         !self.cooperative_matrix.is_empty()
+    }
+
+    /// Whether the one cooperative-matrix configuration naga 30 can spell is available:
+    /// 16x16x16 tiles with f16 inputs and an f32 accumulator (`coop_mat16x16<f16, A|B>`,
+    /// `coop_mat16x16<f32, C>`).
+    pub fn has_coop_f16_16x16x16_f32(&self) -> bool {
+        use wgpu::CooperativeScalarType as S;
+        self.shader_f16
+            && self.cooperative_matrix.iter().any(|p| {
+                p.m_size == 16 && p.n_size == 16 && p.k_size == 16 && p.ab_type == S::F16 && p.cr_type == S::F32
+            })
     }
 
     /// Names of the features in use, for display.

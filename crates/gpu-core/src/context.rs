@@ -15,7 +15,8 @@ pub struct ContextOptions {
     pub adapter: AdapterSelector,
     pub limits: LimitsPolicy,
     /// Features never to request even where the adapter has them (to test fallbacks, e.g.
-    /// `wgpu::Features::SUBGROUP`).
+    /// `wgpu::Features::SUBGROUP`, or `wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX` to keep
+    /// prefill on the plain kernels).
     pub disabled_features: wgpu::Features,
     /// Compile kernels with wgpu's runtime checks: clamping of every array and vector index and
     /// a bound on every loop's iterations. Off by default: the checks cost 30-60% of the speed
@@ -86,6 +87,7 @@ impl Gpu {
             } else {
                 Vec::new()
             },
+            adapter_subgroup_size: SubgroupSize { min: info.subgroup_min_size, max: info.subgroup_max_size },
         };
         Ok(Gpu {
             adapter,

@@ -104,7 +104,10 @@ fn main() {
         eprintln!("SKIPPED: the adapter has no timestamps inside passes");
         return;
     };
-    println!("decode sweep on {} ({RUNS} dispatches per line, shader runtime checks: {checks})", gpu.caps().adapter_name);
+    println!(
+        "decode sweep on {} ({RUNS} dispatches per line, shader runtime checks: {checks})",
+        gpu.caps().adapter_name
+    );
     let shapes: [(&str, Vec<Segment>, Activation, bool); 4] = [
         ("att_out 2560x2560", vec![Segment::new(C, C)], Activation::None, true),
         (
@@ -180,19 +183,8 @@ fn main() {
         let out = gpu.buffer("out", C as u64 * 4).unwrap();
         let us = time(&gpu, &mut timer, |rec, i| {
             let lb = copies[i % copies.len()].all();
-            tm.record(
-                &gpu,
-                rec,
-                1,
-                rkv.all(),
-                hidden.all(),
-                lb,
-                params.all(),
-                v_first.all(),
-                state.all(),
-                out.all(),
-            )
-            .unwrap()
+            tm.record(&gpu, rec, 1, rkv.all(), hidden.all(), lb, params.all(), v_first.all(), state.all(), out.all())
+                .unwrap()
         });
         println!("{tm_label:<44} {us:8.2} us");
     }

@@ -3,8 +3,12 @@
 //! second) and matmul (prefill, reported as tokens per second of the chunk). Several copies of
 //! each weight are rotated so that repeated runs do not measure the L2 cache.
 //!
-//! `cargo bench -p kernels --bench projections [-- FILTER]`; `-- matmul` runs only the matmul
-//! groups (every tile x T in {64, 512, 2048} x F16/Q8_0 x 4 shapes, about two minutes).
+//! matmul_coop (tensor cores, T = 512 and 2048) is reported in FLOP/s (2 T rows K per run);
+//! adapters without cooperative matrices skip it visibly.
+//!
+//! `cargo bench -p kernels --bench projections [-- FILTER]`; `-- matmul` runs the matmul groups
+//! (every tile x T in {64, 512, 2048} x F16/Q8_0 x 4 shapes, about two minutes), `-- matmul_coop`
+//! only the tensor-core group.
 
 use std::time::Duration;
 
@@ -12,6 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use gpu_core::{ContextOptions, Gpu, GpuBuffer, Timer};
 use kernels::formats::{self, WeightFormat};
 use kernels::matmul::{Matmul, Tile};
+use kernels::matmul_coop::{CoopPrecision, MatmulCoop};
 use kernels::matvec::Matvec;
 use kernels::projection::Projection;
 
@@ -147,9 +152,46 @@ fn matmul(c: &mut Criterion) {
     }
 }
 
+fn matmul_coop(c: &mut Criterion) {
+    let gpu = Gpu::new(&ContextOptions::default()).unwrap();
+    if let Err(e) = MatmulCoop::device_supports(&gpu) {
+        eprintln!("SKIPPED matmul_coop on {}: {e}", gpu.caps().adapter_name);
+        return;
+    }
+    let Some(mut timer) = Timer::new(&gpu, BATCH as u32 + 2) else {
+        eprintln!("SKIPPED matmul_coop: the adapter has no timestamps inside passes");
+        return;
+    };
+    for t in [512u32, 2048] {
+        let mut group = c.benchmark_group(format!("matmul_coop T={t} {}", gpu.caps().adapter_name));
+        for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+            for (name, rows, k) in SHAPES {
+                let spec = Projection::new(format, rows, k);
+                let weights = weight_copies(&gpu, format, rows, k);
+                let x = gpu.buffer_from("x", &vec![0.5f32; (t * k) as usize]).unwrap();
+                let y = gpu.buffer("y", (t * rows) as u64 * 4).unwrap();
+                group.throughput(Throughput::Elements(2 * t as u64 * rows as u64 * k as u64));
+                for precision in [CoopPrecision::Half, CoopPrecision::Split] {
+                    let kernel = MatmulCoop::new(&gpu, &spec, precision).unwrap();
+                    let id = format!("{} {precision:?}", format.name());
+                    group.bench_function(BenchmarkId::new(id, name), |b| {
+                        b.iter_custom(|iters| {
+                            gpu_time(&gpu, &mut timer, iters, |rec, i| {
+                                let w = &weights[i as usize % weights.len()];
+                                kernel.record(&gpu, rec, t, x.all(), &[w.all()], None, y.all()).unwrap();
+                            })
+                        })
+                    });
+                }
+            }
+        }
+        group.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    targets = matvec, matmul
+    targets = matvec, matmul, matmul_coop
 }
 criterion_main!(benches);

@@ -15,6 +15,7 @@ pub mod layer_norm;
 pub mod ln_shift;
 pub mod lora;
 pub mod matmul;
+pub mod matmul_coop;
 pub mod matvec;
 pub mod projection;
 pub mod relu_sq;
@@ -84,6 +85,7 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         matvec::KERNEL_PROLOGUE,
         matvec::KERNEL_PROLOGUE_SUBGROUP,
         matmul::KERNEL,
+        matmul_coop::KERNEL,
         time_mix::KERNEL,
         time_mix::KERNEL_LORA,
         embedding::KERNEL,

@@ -19,6 +19,10 @@ pub struct DeviceArgs {
     /// for diagnosing a suspected kernel fault.
     #[arg(long, global = true)]
     pub shader_checks: bool,
+    /// Never use cooperative matrices (tensor cores): prefill stays on the plain tiled kernel
+    /// (for A/B measurement).
+    #[arg(long, global = true)]
+    pub no_coop: bool,
 }
 
 impl DeviceArgs {
@@ -35,11 +39,16 @@ impl DeviceArgs {
     }
 
     pub fn options(&self) -> Result<ContextOptions> {
+        let disabled_features = if self.no_coop {
+            gpu_core::wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
+        } else {
+            gpu_core::wgpu::Features::empty()
+        };
         Ok(ContextOptions {
             adapter: self.selector()?,
             limits: self.limits,
+            disabled_features,
             shader_runtime_checks: self.shader_checks,
-            ..Default::default()
         })
     }
 

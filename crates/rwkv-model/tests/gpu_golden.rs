@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 
 use gpu_core::{ContextOptions, Gpu, LimitsPolicy};
-use rwkv_model::gpu::{Logits, Model, ModelOptions, Path};
+use rwkv_model::gpu::{Logits, Model, ModelOptions, Path, PrefillCoop, COOP_MIN_TOKENS};
 use rwkv_model::ModelFile;
 use support as golden;
 
@@ -16,7 +16,19 @@ fn gpu(limits: LimitsPolicy) -> Arc<Gpu> {
 
 fn load(gpu: Arc<Gpu>, file: &str, path: Path, max_chunk: usize) -> Model {
     let file = ModelFile::open(golden::model(file)).unwrap();
-    Model::load(gpu, &file, &ModelOptions { path: Some(path), max_chunk: Some(max_chunk) }, &mut |_| {}).unwrap()
+    Model::load(
+        gpu,
+        &file,
+        &ModelOptions { path: Some(path), max_chunk: Some(max_chunk), ..ModelOptions::default() },
+        &mut |_| {},
+    )
+    .unwrap()
+}
+
+fn load_coop(gpu: Arc<Gpu>, file: &str, max_chunk: usize, prefill_coop: PrefillCoop) -> Model {
+    let file = ModelFile::open(golden::model(file)).unwrap();
+    let options = ModelOptions { path: Some(Path::Fused), max_chunk: Some(max_chunk), prefill_coop };
+    Model::load(gpu, &file, &options, &mut |_| {}).unwrap()
 }
 
 /// Prompt logits at the shipped positions, fed in chunks of `chunk` tokens (1 = token by token).
@@ -118,4 +130,25 @@ fn gpu_sampled_greedy_generation_matches_official_greedy() {
     let a = run(0);
     assert_eq!(a, run(3));
     assert_ne!(a, expected[..20].to_vec(), "sampling at temperature 1 should not be greedy");
+}
+
+#[test]
+fn coop_prefill_matches_official_where_the_adapter_has_it() {
+    let max = gpu(LimitsPolicy::Max);
+    if let Err(e) = kernels::matmul_coop::MatmulCoop::device_supports(&max) {
+        eprintln!("SKIPPED coop_prefill_matches_official_where_the_adapter_has_it: {e}");
+        return;
+    }
+    // The whole 162-token prompt as one chunk, and chunks of the smallest tensor-core size.
+    let chunks = [162, COOP_MIN_TOKENS as usize];
+    for coop in [PrefillCoop::Auto, PrefillCoop::Split] {
+        let f16 = load_coop(max.clone(), "model-f16.gguf", 256, coop);
+        for chunk in chunks {
+            check_prompt(&format!("f16 {coop:?} chunk {chunk}"), &f16, chunk, "official_fp32", 1e-3);
+        }
+        let q8 = load_coop(max.clone(), "model-q8_0.gguf", 256, coop);
+        for chunk in chunks {
+            check_prompt(&format!("q8_0 {coop:?} chunk {chunk}"), &q8, chunk, "numpy_f64_q8_0dequant", 1e-3);
+        }
+    }
 }

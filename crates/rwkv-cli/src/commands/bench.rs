@@ -295,7 +295,7 @@ fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Ve
 }
 
 fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Result<(RunReport, ModelFile)> {
-    let options = ModelOptions { path: Some(path), max_chunk: args.chunk };
+    let options = ModelOptions { path: Some(path), max_chunk: args.chunk, ..ModelOptions::default() };
     let loaded = loading::load_file(gpu.clone(), file, options)?;
     let model = &loaded.model;
     let hp = model.hparams().clone();

@@ -1,5 +1,7 @@
 //! A linear layer on the GPU: one or more weight matrices that read the same input buffer, with
-//! the kernels that apply them for one token (matvec) and for T tokens (matmul).
+//! the kernels that apply them for one token (matvec) and for T tokens (matmul, or the
+//! tensor-core matmul_coop from [`COOP_MIN_TOKENS`] tokens where the device and the weight
+//! format allow it and [`PrefillCoop`] does not turn it off).
 //!
 //! Where every matrix has the same format and the packed weight fits one binding, the matrices
 //! are packed into one buffer and run as segments of a single dispatch (r/k/v together; the
@@ -9,12 +11,45 @@
 use gpu_core::{BufferRange, Gpu, GpuBuffer, Recorder};
 use kernels::formats::{self, WeightFormat};
 use kernels::matmul::Matmul;
+use kernels::matmul_coop::{CoopPrecision, MatmulCoop};
 use kernels::matvec::{Matvec, Prologue, PrologueMatvec};
 use kernels::projection::{Activation, Projection, Segment};
 
 use std::borrow::Cow;
 
 use crate::{ModelError, TensorRef};
+
+/// Fewest tokens for which prefill uses the tensor-core kernel: it computes 128 tokens per
+/// workgroup (fewer waste it), and below this the plain tiled kernel is as fast.
+pub const COOP_MIN_TOKENS: u32 = 128;
+
+/// Whether prefill may use the tensor-core (cooperative-matrix) kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PrefillCoop {
+    /// Where the device has cooperative matrices, inputs rounded to f16.
+    #[default]
+    Auto,
+    /// Where the device has them, inputs split into two f16 (about f32 precision, twice the
+    /// tensor-core work).
+    Split,
+    /// Never: the plain tiled kernel only (for A/B measurement).
+    Off,
+}
+
+impl PrefillCoop {
+    /// The tensor-core kernel for `spec`, where this choice, the device and the spec allow it.
+    fn kernel(self, gpu: &Gpu, spec: &Projection) -> Result<Option<MatmulCoop>, ModelError> {
+        let precision = match self {
+            PrefillCoop::Off => return Ok(None),
+            PrefillCoop::Auto => CoopPrecision::Half,
+            PrefillCoop::Split => CoopPrecision::Split,
+        };
+        if MatmulCoop::device_supports(gpu).is_err() || MatmulCoop::spec_supported(spec).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(MatmulCoop::new(gpu, spec, precision)?))
+    }
+}
 
 /// One matrix of a linear layer (M rows of K values, in a GGUF weight format) and what to do
 /// with its outputs.
@@ -84,6 +119,8 @@ struct Unit {
     /// device can run it.
     decode_prologue: Option<PrologueMatvec>,
     prefill: Matmul,
+    /// The tensor-core kernel for T >= [`COOP_MIN_TOKENS`], where available.
+    prefill_coop: Option<MatmulCoop>,
     /// First output row of this unit (in elements per token).
     y_row: u32,
 }
@@ -95,7 +132,7 @@ pub struct Linear {
 
 impl Linear {
     /// Uploads `parts` and builds their kernels. `residual`: add into the output instead of
-    /// overwriting it.
+    /// overwriting it. `coop`: whether prefill may use tensor cores.
     /// `prologue`: also build the one-token variant that takes the raw residual and applies
     /// LayerNorm + token shift itself (only the first unit writes the shift state).
     pub fn new(
@@ -104,6 +141,7 @@ impl Linear {
         parts: &[Part<'_>],
         residual: bool,
         prologue: Option<Prologue>,
+        coop: PrefillCoop,
     ) -> Result<Linear, ModelError> {
         // A device that cannot run the prologue (workgroup memory) keeps the separate kernel.
         let with_prologue = |spec: &Projection, first: bool| {
@@ -132,6 +170,7 @@ impl Linear {
                         decode: Matvec::new(gpu, &spec)?,
                         decode_prologue: with_prologue(&spec, true),
                         prefill: Matmul::new(gpu, &spec)?,
+                        prefill_coop: coop.kernel(gpu, &spec)?,
                         y_row: 0,
                     }],
                 });
@@ -159,6 +198,7 @@ impl Linear {
                 decode: Matvec::new(gpu, &spec)?,
                 decode_prologue: with_prologue(&spec, units.is_empty()),
                 prefill: Matmul::new(gpu, &spec)?,
+                prefill_coop: coop.kernel(gpu, &spec)?,
                 y_row,
             });
             y_row += rows as u32;
@@ -221,6 +261,8 @@ impl Linear {
             });
             if t == 1 {
                 u.decode.record(gpu, rec, x, &w, bias_part, y_part)?;
+            } else if let Some(coop) = u.prefill_coop.as_ref().filter(|_| t >= COOP_MIN_TOKENS) {
+                coop.record(gpu, rec, t, x, &w, bias_part, y_part)?;
             } else {
                 u.prefill.record(gpu, rec, t, x, &w, bias_part, y_part)?;
             }

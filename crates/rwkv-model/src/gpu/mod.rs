@@ -17,6 +17,7 @@ mod weights;
 
 pub use chunk::{chunk_capacity, chunk_len};
 pub use generator::{Generator, SamplerConfig};
+pub use linear::{PrefillCoop, COOP_MIN_TOKENS};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use stats::ForwardCounters;

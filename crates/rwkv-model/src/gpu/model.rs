@@ -6,6 +6,7 @@ use gpu_core::{Gpu, KernelTime, Timer};
 
 use crate::gpu::chunk;
 use crate::gpu::forward::{Ctx, Kernels};
+use crate::gpu::linear::PrefillCoop;
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
 use crate::gpu::stats::{Counters, ForwardCounters};
@@ -31,11 +32,13 @@ pub struct ModelOptions {
     /// picks its chunk capacity from the adapter and the model's widths (see
     /// [`Model::max_chunk`]) and never exceeds this.
     pub max_chunk: Option<usize>,
+    /// Whether prefill may use tensor cores (cooperative matrices) where the device has them.
+    pub prefill_coop: PrefillCoop,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { path: None, max_chunk: None }
+        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Auto }
     }
 }
 
@@ -79,7 +82,7 @@ impl Model {
                 ),
             });
         }
-        let weights = Weights::upload(&gpu, file, progress)?;
+        let weights = Weights::upload(&gpu, file, options.prefill_coop, progress)?;
         let kernels = Kernels::new(&gpu, &hp, &weights)?;
         let capacity = chunk::chunk_capacity(gpu.caps(), &hp, options.max_chunk);
         let scratch = Scratch::new(&gpu, &hp, capacity)?;

@@ -7,7 +7,7 @@ use kernels::matvec::Prologue;
 use kernels::projection::Activation;
 use kernels::time_mix::{transpose_lora_b, LoraRanks};
 
-use crate::gpu::linear::{Linear, Part};
+use crate::gpu::linear::{Linear, Part, PrefillCoop};
 use crate::tensors::blk;
 use crate::{HParams, ModelError, ModelFile};
 
@@ -120,7 +120,12 @@ impl Weights {
         self.table.size() + self.norms.size() + self.head.bytes() + layers
     }
 
-    pub fn upload(gpu: &Gpu, file: &ModelFile, progress: &mut dyn FnMut(LoadProgress)) -> Result<Weights, ModelError> {
+    pub fn upload(
+        gpu: &Gpu,
+        file: &ModelFile,
+        coop: PrefillCoop,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> Result<Weights, ModelError> {
         let hp = file.hparams();
         let c = hp.n_embd;
         let total_bytes: u64 = file.gguf().tensor_infos().iter().map(|t| t.size).sum();
@@ -149,17 +154,23 @@ impl Weights {
 
         let mut layers = Vec::with_capacity(hp.n_layer);
         for l in 0..hp.n_layer {
-            layers.push(Self::layer(gpu, file, hp, l)?);
+            layers.push(Self::layer(gpu, file, hp, l, coop)?);
             for t in file.gguf().tensor_infos().iter().filter(|t| t.name.starts_with(&format!("blk.{l}."))) {
                 tick(&t.name);
             }
         }
-        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false, None)?;
+        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false, None, coop)?;
         tick("output.weight");
         Ok(Weights { table, table_format, norms, layers, head })
     }
 
-    fn layer(gpu: &Gpu, file: &ModelFile, hp: &HParams, l: usize) -> Result<LayerWeights, ModelError> {
+    fn layer(
+        gpu: &Gpu,
+        file: &ModelFile,
+        hp: &HParams,
+        l: usize,
+        coop: PrefillCoop,
+    ) -> Result<LayerWeights, ModelError> {
         let c = hp.n_embd;
         let cu = c as u32;
         let t = |s: &str| file.tensor(&blk(l, s));
@@ -187,6 +198,7 @@ impl Weights {
             ],
             false,
             Some(att_prologue),
+            coop,
         )?;
         // Stage 1 reads the shifted inputs xw (block 1), xa (4), xv (3), xg (5).
         let mut stage1 = vec![
@@ -202,7 +214,8 @@ impl Weights {
             stage1 = stage1.into_iter().map(Part::widened).collect::<Result<_, _>>()?;
         }
         // r/k/v writes the shift state; stage 1 reads the same (unchanged) half.
-        let lora1 = Linear::new(gpu, &format!("blk.{l}.lora1"), &stage1, false, Some(att_prologue.write_shift(false)))?;
+        let lora1 =
+            Linear::new(gpu, &format!("blk.{l}.lora1"), &stage1, false, Some(att_prologue.write_shift(false)), coop)?;
         // Stage 2 in F32: its packed buffer is also the fused time-mix kernel's `lora_b`.
         let (dw, da, dv) = (hp.d_w as u32, hp.d_a as u32, hp.d_v as u32);
         let mut stage2 = vec![
@@ -217,7 +230,7 @@ impl Weights {
             at += dv;
         }
         stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
-        let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false, None)?;
+        let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false, None, coop)?;
         let row_major: Vec<f32> = stage2
             .iter()
             .flat_map(|p| p.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
@@ -231,15 +244,23 @@ impl Weights {
             lora1,
             lora2,
             lora_bt,
-            wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true, None)?,
+            wo: Linear::new(gpu, &format!("blk.{l}.wo"), &[Part::of(t("time_mix_output.weight")?)?], true, None, coop)?,
             fk: Linear::new(
                 gpu,
                 &format!("blk.{l}.fk"),
                 &[Part::of(t("channel_mix_key.weight")?)?.activation(Activation::ReluSq)],
                 false,
                 Some(ffn_prologue),
+                coop,
             )?,
-            fv: Linear::new(gpu, &format!("blk.{l}.fv"), &[Part::of(t("channel_mix_value.weight")?)?], true, None)?,
+            fv: Linear::new(
+                gpu,
+                &format!("blk.{l}.fv"),
+                &[Part::of(t("channel_mix_value.weight")?)?],
+                true,
+                None,
+                coop,
+            )?,
         })
     }
 }
