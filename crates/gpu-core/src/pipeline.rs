@@ -10,6 +10,8 @@ pub(crate) struct PipelineKey {
     name: &'static str,
     entry: &'static str,
     overrides: Vec<(String, u64)>,
+    /// Whether wgpu's runtime bounds checks are compiled in.
+    checked: bool,
 }
 
 /// Cache key of a bind group: the layout and the exact buffer ranges bound.
@@ -100,9 +102,28 @@ impl Gpu {
 
     /// The pipeline of `kernel` with `overrides` applied, created once and cached.
     pub fn pipeline(&self, kernel: &KernelSource, overrides: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
+        self.pipeline_with_checks(kernel, overrides, true)
+    }
+
+    /// [`Gpu::pipeline`] without wgpu's runtime bounds checks and loop bounding (hot kernels
+    /// whose every index is proven in range by their own guards and their launcher's checks).
+    ///
+    /// # Safety
+    /// Every storage and workgroup access of the shader must stay in bounds for every input
+    /// the launcher accepts, and every loop must terminate.
+    pub unsafe fn pipeline_unchecked(&self, kernel: &KernelSource, overrides: &[(&str, f64)]) -> Result<Arc<Pipeline>> {
+        self.pipeline_with_checks(kernel, overrides, false)
+    }
+
+    fn pipeline_with_checks(
+        &self,
+        kernel: &KernelSource,
+        overrides: &[(&str, f64)],
+        checked: bool,
+    ) -> Result<Arc<Pipeline>> {
         let mut ov: Vec<(String, u64)> = overrides.iter().map(|(n, v)| (n.to_string(), v.to_bits())).collect();
         ov.sort();
-        let key = PipelineKey { name: kernel.name, entry: kernel.entry, overrides: ov };
+        let key = PipelineKey { name: kernel.name, entry: kernel.entry, overrides: ov, checked };
         if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
             return Ok(p.clone());
         }
@@ -115,10 +136,16 @@ impl Gpu {
         };
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        let descriptor = wgpu::ShaderModuleDescriptor {
             label: Some(kernel.name),
             source: wgpu::ShaderSource::Wgsl(kernel.wgsl.into()),
-        });
+        };
+        let module = if checked {
+            self.device.create_shader_module(descriptor)
+        } else {
+            // SAFETY: the caller of `pipeline_unchecked` vouches for the shader's bounds.
+            unsafe { self.device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked()) }
+        };
         let layouts: Vec<wgpu::BindGroupLayout> = (0..kernel.group_count())
             .map(|g| {
                 let entries: Vec<_> = kernel.group(g).iter().map(layout_entry).collect();
