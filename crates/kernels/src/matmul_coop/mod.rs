@@ -19,6 +19,9 @@
 //! - the spec: F16 or Q8_0 weights (F32 stays on the plain kernel), every K a multiple of 32
 //!   and every input offset a multiple of 4 ([`MatmulCoop::spec_supported`]).
 //!
+//! The pipeline is built without wgpu's runtime bounds checks (the shader guards every
+//! index itself; see `new`).
+//!
 //! Precision: X is rounded to f16 ([`CoopPrecision::Half`], about 3 significant digits per
 //! input) or split into two f16 (`hi + lo`, [`CoopPrecision::Split`], about f32 input
 //! precision at twice the tensor-core work). Q8_0 weights are dequantised to f16 (the product
@@ -165,7 +168,11 @@ impl MatmulCoop {
                         why: "exceed max_compute_workgroups_per_dimension: split the weight into row blocks",
                     });
                 }
-                Ok((part, gpu.pipeline(&KERNEL, &o)?, end))
+                // Every global index is guarded in the shader (tokens < T, rows < the segment's
+                // rows, K slices inside K) against buffers whose sizes `record` checks; workgroup
+                // indices are bounded by the constant tile geometry; loops end at K.
+                let pipeline = gpu.pipeline(&KERNEL, &o)?;
+                Ok((part, pipeline, end))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(MatmulCoop { spec: spec.clone(), precision, parts, t_params: Mutex::new(HashMap::new()) })
