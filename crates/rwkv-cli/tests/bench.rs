@@ -44,6 +44,9 @@ fn json_report_on_the_golden_model_both_paths() {
         assert!(r["gpu_memory_bytes"].as_u64().unwrap() > v["model"]["tensor_bytes"].as_u64().unwrap());
         assert_eq!(r["quality_hash"].as_str().unwrap().len(), 16);
         assert_eq!(r["tokens_identical_across_repeats"], true);
+        // The automatic chunk holds the whole 20-token prompt.
+        assert!(r["max_chunk"].as_u64().unwrap() >= 20, "{r}");
+        assert_eq!(r["prefill_chunks"], serde_json::json!([20]));
     }
     // Both paths under both limits policies compute the same math: the same greedy tokens.
     for r in &runs[1..] {
@@ -67,6 +70,8 @@ fn text_report_on_a_tiny_synthetic_model() {
         "2",
         "--repeats",
         "1",
+        "--chunk",
+        "3",
     ])
     .ok();
     for needle in [
@@ -76,6 +81,7 @@ fn text_report_on_a_tiny_synthetic_model() {
         "prefill  median",
         "decode   median",
         "quality hash",
+        "(chunks [3, 3, 2], at most 3 tokens each)",
     ] {
         assert!(run.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", run.stdout);
     }

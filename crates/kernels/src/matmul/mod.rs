@@ -105,7 +105,7 @@ impl Tile {
 }
 
 /// One weight binding: its row tiles and override constants, and its pipeline per tile (built
-/// when first used).
+/// when first recorded, so that only the tiles in use are compiled).
 struct PartPipelines {
     row_tiles: u32,
     overrides: Vec<(&'static str, f64)>,
@@ -154,12 +154,7 @@ impl Matmul {
                 Ok(PartPipelines { row_tiles: end, overrides: o, pipelines: Default::default() })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mm = Matmul { spec: spec.clone(), parts, t_params: Mutex::new(HashMap::new()) };
-        // Build the 64-token pipelines now, so that shader errors surface here.
-        for p in &mm.parts {
-            mm.pipeline(gpu, p, Tile::T64)?;
-        }
-        Ok(mm)
+        Ok(Matmul { spec: spec.clone(), parts, t_params: Mutex::new(HashMap::new()) })
     }
 
     fn pipeline(&self, gpu: &Gpu, part: &PartPipelines, tile: Tile) -> Result<Arc<Pipeline>> {

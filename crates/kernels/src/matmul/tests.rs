@@ -56,8 +56,10 @@ fn every_tile_on_every_format() {
     // Token counts around each tile's size, rows past one 128-row tile, K past one 16-slice.
     let devices = [testing::gpu(), testing::gpu_without_subgroups(), testing::gpu_default_limits()];
     let mut i = 0;
-    for tile in Tile::ALL {
-        for format in WeightFormat::ALL {
+    for (a, tile) in Tile::ALL.into_iter().enumerate() {
+        for (b, format) in WeightFormat::ALL.into_iter().enumerate() {
+            // One device per tile and format: each pipeline is compiled once.
+            let gpu = devices[(a + b) % 3];
             for t in [1, tile.tokens() - 1, tile.tokens() + 3] {
                 let spec = Projection::segmented(
                     format,
@@ -67,7 +69,7 @@ fn every_tile_on_every_format() {
                     ],
                 )
                 .residual();
-                check_tile(devices[i % 3], &spec, t, Some(tile), i as u64).unwrap();
+                check_tile(gpu, &spec, t, Some(tile), i as u64).unwrap();
                 i += 1;
             }
         }

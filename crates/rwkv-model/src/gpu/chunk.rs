@@ -56,7 +56,11 @@ pub fn chunk_len(remaining: usize, capacity: usize) -> usize {
     }
     let chunks = remaining.div_ceil(capacity);
     let even = remaining.div_ceil(chunks);
-    even.next_multiple_of(GRANULE).min(capacity)
+    if capacity >= GRANULE {
+        even.next_multiple_of(GRANULE).min(capacity)
+    } else {
+        even
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +84,8 @@ mod tests {
         }
         assert_eq!(chunk_len(1500, 1024), 752);
         assert_eq!(chunk_len(748, 1024), 748);
+        assert_eq!(chunk_len(8, 3), 3);
+        assert_eq!(chunk_len(5, 3), 3);
+        assert_eq!(chunk_len(20, 8), 7);
     }
 }
