@@ -23,12 +23,14 @@ n=len(a)//4; x=struct.unpack('<%df'%n,a); y=struct.unpack('<%df'%n,b)
 print('values', n, 'max_abs_diff', max(abs(p-q) for p,q in zip(x,y)))" "$1" "$2"
 }
 if [ -n "${COOP_CHECK_MODEL:-}" ]; then
-    for flag in "" --no-coop; do
+    for mode in off half split; do
         $cli logits --model "$COOP_CHECK_MODEL" --tokens-file "$COOP_CHECK_TOKENS" --positions all \
-            --out "/tmp/logits$flag.bin" $flag
+            --out "/tmp/logits-$mode.bin" --coop $mode > /dev/null
     done
-    echo "$COOP_CHECK_MODEL coop vs plain prefill: $(compare /tmp/logits.bin /tmp/logits--no-coop.bin)" \
-        >> "$out/coop-logits.txt"
+    for mode in half split; do
+        echo "$COOP_CHECK_MODEL coop $mode vs plain prefill: $(compare /tmp/logits-$mode.bin /tmp/logits-off.bin)" \
+            >> "$out/coop-logits.txt"
+    done
 fi
 for c in "${cases[@]}"; do
     size=${c%%:*}
@@ -37,14 +39,17 @@ for c in "${cases[@]}"; do
     [ -f "$model" ] || $cli synth --size "$size" --type "$type" -o "$model" >/dev/null 2>&1
     tokens=/tmp/models/tokens-300.json
     python3 -c "import json; print(json.dumps([(i*7919+13)%65000 for i in range(300)]))" > "$tokens"
-    for flag in "" --no-coop; do
-        $cli logits --model "$model" --tokens-file "$tokens" --positions 0,127,128,299 --out "/tmp/l$flag.bin" $flag
+    for mode in off half split; do
+        $cli logits --model "$model" --tokens-file "$tokens" --positions 0,127,128,299 --out "/tmp/l-$mode.bin" \
+            --coop $mode > /dev/null
     done
-    echo "$model coop vs plain prefill: $(compare /tmp/l.bin /tmp/l--no-coop.bin)" >> "$out/coop-logits.txt"
+    for mode in half split; do
+        echo "$model coop $mode vs plain prefill: $(compare /tmp/l-$mode.bin /tmp/l-off.bin)" >> "$out/coop-logits.txt"
+    done
     for p in 512 2048; do
-        for flag in "" --no-coop; do
-            echo "# $size $type prompt $p ${flag:-coop}" >> "$out/prefill.jsonl"
-            $cli bench --model "$model" --prompt-tokens "$p" --gen-tokens "${GEN:-64}" --repeats 1 --json $flag \
+        for mode in ${COOP_MODES:-half off}; do
+            echo "# $size $type prompt $p coop $mode" >> "$out/prefill.jsonl"
+            $cli bench --model "$model" --prompt-tokens "$p" --gen-tokens "${GEN:-64}" --repeats 1 --json --coop $mode \
                 >> "$out/prefill.jsonl" 2>> "$out/prefill.err"
         done
     done

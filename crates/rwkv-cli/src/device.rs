@@ -1,7 +1,16 @@
 //! The global flags that choose and open the GPU, the same for every command.
 
 use anyhow::{Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
+use rwkv_model::gpu::PrefillCoop;
+
+/// The `--coop` choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CoopMode {
+    Off,
+    Half,
+    Split,
+}
 use gpu_core::{AdapterSelector, ContextOptions, Gpu, LimitsPolicy};
 
 #[derive(Args, Clone, Debug)]
@@ -19,10 +28,11 @@ pub struct DeviceArgs {
     /// for diagnosing a suspected kernel fault.
     #[arg(long, global = true)]
     pub shader_checks: bool,
-    /// Never use cooperative matrices (tensor cores): prefill stays on the plain tiled kernel
-    /// (for A/B measurement).
-    #[arg(long, global = true)]
-    pub no_coop: bool,
+    /// Prefill on tensor cores (cooperative matrices) where the adapter has them: `off`, `half`
+    /// (inputs rounded to f16) or `split` (inputs as two f16). Experimental: on the H100 the
+    /// logits differ from token-by-token ones by more than the golden tolerance (docs/perf.md).
+    #[arg(long, global = true, default_value = "off")]
+    pub coop: CoopMode,
 }
 
 impl DeviceArgs {
@@ -39,7 +49,7 @@ impl DeviceArgs {
     }
 
     pub fn options(&self) -> Result<ContextOptions> {
-        let disabled_features = if self.no_coop {
+        let disabled_features = if self.coop == CoopMode::Off {
             gpu_core::wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX
         } else {
             gpu_core::wgpu::Features::empty()
@@ -50,6 +60,15 @@ impl DeviceArgs {
             disabled_features,
             shader_runtime_checks: self.shader_checks,
         })
+    }
+
+    /// The model's prefill choice for `--coop`.
+    pub fn prefill_coop(&self) -> PrefillCoop {
+        match self.coop {
+            CoopMode::Off => PrefillCoop::Off,
+            CoopMode::Half => PrefillCoop::Half,
+            CoopMode::Split => PrefillCoop::Split,
+        }
     }
 
     pub fn open(&self) -> Result<Gpu> {

@@ -64,7 +64,7 @@ pub fn open_model_file(path: &FsPath) -> Result<ModelFile> {
 pub fn load(device: &DeviceArgs, model_path: &FsPath, path: Option<Path>) -> Result<Loaded> {
     let file = open_model_file(model_path)?;
     let gpu = Arc::new(device.open()?);
-    load_file(gpu, file, ModelOptions { path, ..ModelOptions::default() })
+    load_file(gpu, file, ModelOptions { path, prefill_coop: device.prefill_coop(), ..ModelOptions::default() })
 }
 
 /// Uploads an opened model file to `gpu` with `options` after checking that it fits.

@@ -141,7 +141,7 @@ fn coop_prefill_matches_official_where_the_adapter_has_it() {
     }
     // The whole 162-token prompt as one chunk, and chunks of the smallest tensor-core size.
     let chunks = [162, COOP_MIN_TOKENS as usize];
-    for coop in [PrefillCoop::Auto, PrefillCoop::Split] {
+    for coop in [PrefillCoop::Half, PrefillCoop::Split] {
         let f16 = load_coop(max.clone(), "model-f16.gguf", 256, coop);
         for chunk in chunks {
             check_prompt(&format!("f16 {coop:?} chunk {chunk}"), &f16, chunk, "official_fp32", 1e-3);

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use gpu_core::{ContextOptions, Gpu, KernelTime, LimitsPolicy, Timer};
-use rwkv_model::gpu::{Logits, Model, ModelOptions, Path};
+use rwkv_model::gpu::{Logits, Model, ModelOptions, Path, PrefillCoop};
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 use rwkv_model::ModelFile;
 use serde::Serialize;
@@ -294,8 +294,14 @@ fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Ve
     Ok((prefill, decode, tokens, work))
 }
 
-fn bench_path(gpu: &Arc<Gpu>, file: ModelFile, path: Path, args: &Args) -> Result<(RunReport, ModelFile)> {
-    let options = ModelOptions { path: Some(path), max_chunk: args.chunk, ..ModelOptions::default() };
+fn bench_path(
+    gpu: &Arc<Gpu>,
+    file: ModelFile,
+    path: Path,
+    args: &Args,
+    prefill_coop: PrefillCoop,
+) -> Result<(RunReport, ModelFile)> {
+    let options = ModelOptions { path: Some(path), max_chunk: args.chunk, prefill_coop };
     let loaded = loading::load_file(gpu.clone(), file, options)?;
     let model = &loaded.model;
     let hp = model.hparams().clone();
@@ -405,7 +411,7 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
     };
     let mut runs = Vec::new();
     for path in &paths {
-        let (run, back) = bench_path(&gpu, file, *path, &args)?;
+        let (run, back) = bench_path(&gpu, file, *path, &args, device.prefill_coop())?;
         file = back;
         runs.push(run);
     }
@@ -417,7 +423,7 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         let options = ContextOptions { limits: other, ..device.options()? };
         let other_gpu = Arc::new(Gpu::new(&options).context("opening the GPU with the other limits policy")?);
         for path in &paths {
-            let (run, back) = bench_path(&other_gpu, file, *path, &args)?;
+            let (run, back) = bench_path(&other_gpu, file, *path, &args, device.prefill_coop())?;
             file = back;
             runs.push(run);
         }

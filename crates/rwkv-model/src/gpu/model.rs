@@ -38,7 +38,7 @@ pub struct ModelOptions {
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Auto }
+        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Off }
     }
 }
 
