@@ -209,7 +209,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             xs[at + 2u] = hi.z;
             xs[at + 3u] = hi.w;
             if (SPLIT) {
-                let lo = vec4<f16>(v - vec4<f32>(hi));
+                // The rounded halves through pack/unpack, which a driver cannot fold away the
+                // way it may fold v - f32(f16(v)) to zero (observed on the H100: lo was lost).
+                let hi32 = vec4<f32>(unpack2x16float(pack2x16float(v.xy)), unpack2x16float(pack2x16float(v.zw)));
+                let lo = vec4<f16>(v - hi32);
                 xs_lo[at] = lo.x;
                 xs_lo[at + 1u] = lo.y;
                 xs_lo[at + 2u] = lo.z;
