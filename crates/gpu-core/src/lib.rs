@@ -15,6 +15,7 @@ mod kernel;
 mod pipeline;
 mod recorder;
 mod timer;
+mod upload;
 
 pub use adapter::{list_adapters, new_instance, AdapterSelector, AdapterSummary};
 pub use buffer::{BufferRange, GpuBuffer, RowSplit};
@@ -25,6 +26,7 @@ pub use kernel::{Access, Binding, KernelSource, Needs};
 pub use pipeline::Pipeline;
 pub use recorder::{workgroups_1d, Recorder, RecorderStats};
 pub use timer::{KernelTime, Timer};
+pub use upload::{ResourceStats, WriteOnly};
 
 /// wgpu itself, re-exported so that dependants use the exact pinned version.
 pub use wgpu;

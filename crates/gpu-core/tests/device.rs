@@ -290,3 +290,86 @@ fn oversized_buffers_are_refused_before_allocation() {
     let [x, y, _] = workgroups_1d(200_000, 65535);
     assert!(x <= 65535 && y <= 65535 && x * y >= 200_000);
 }
+
+#[test]
+fn buffers_filled_in_place_from_several_threads_read_back() {
+    let g = gpu(LimitsPolicy::Max);
+    let before = g.resource_stats();
+    // Sizes that are not a multiple of 4 get a zeroed tail; the fill is split over threads.
+    for n in [0usize, 5, 4096, 100_003] {
+        let expected: Vec<u8> = (0..n).map(|i| (i * 13 + 1) as u8).collect();
+        let whole = g
+            .buffer_with::<GpuError>("filled", n as u64, |mut data| {
+                assert_eq!(data.len(), n);
+                data.copy_from_slice(&expected);
+                Ok(())
+            })
+            .unwrap();
+        let parts = g
+            .buffer_with_parts::<GpuError>("filled in parts", n as u64, 3, |offset, mut data| {
+                assert_eq!(offset % 4, 0);
+                let at = offset as usize;
+                data.copy_from_slice(&expected[at..at + data.len()]);
+                Ok(())
+            })
+            .unwrap();
+        let mut padded = expected.clone();
+        padded.resize(n.max(4).next_multiple_of(4), 0);
+        for b in [whole, parts] {
+            assert_eq!(b.size(), padded.len() as u64);
+            assert_eq!(g.read(b.all()).unwrap(), padded, "{n} bytes");
+        }
+    }
+    g.flush_uploads(true).unwrap();
+    let stats = g.resource_stats().since(&before);
+    assert_eq!(stats.filled_buffers, 8);
+    assert_eq!(stats.filled_bytes, 2 * (4 + 8 + 4096 + 100_004));
+    assert!(stats.fill_s >= 0.0 && stats.create_s >= 0.0);
+}
+
+#[test]
+fn a_failing_fill_is_returned_as_is() {
+    #[derive(Debug)]
+    enum E {
+        Packing,
+        Gpu(#[allow(dead_code)] GpuError),
+    }
+    impl From<GpuError> for E {
+        fn from(e: GpuError) -> Self {
+            E::Gpu(e)
+        }
+    }
+    let g = gpu(LimitsPolicy::Max);
+    assert!(matches!(g.buffer_with("bad", 16, |_| Err(E::Packing)), Err(E::Packing)));
+    let later_fail = g.buffer_with_parts("bad", 4000, 4, |offset, _| if offset > 0 { Err(E::Packing) } else { Ok(()) });
+    assert!(matches!(later_fail, Err(E::Packing)));
+    match g.buffer_with("huge", g.caps().limits.max_buffer_size + 4, |_| Ok::<(), E>(())) {
+        Err(E::Gpu(GpuError::TooLarge { limit: "max_buffer_size", .. })) => {}
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // The device still works.
+    let b = g.buffer_init("after", &[1, 2, 3, 4]).unwrap();
+    assert_eq!(g.read(b.all()).unwrap(), [1, 2, 3, 4]);
+}
+
+#[test]
+fn a_pipeline_asked_for_by_many_threads_is_compiled_once() {
+    const K: KernelSource = KernelSource {
+        name: "test_compile_once",
+        wgsl: "override N: u32 = 1u;\n@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+               @compute @workgroup_size(1) fn main() { out[0] = N; }",
+        entry: "main",
+        bindings: &[Binding::read_write(0, 0, "out")],
+        needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+    };
+    let g = gpu(LimitsPolicy::Max);
+    let before = g.resource_stats();
+    let pipelines: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| g.pipeline(&K, &[("N", 7.0)]).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(pipelines.windows(2).all(|w| std::sync::Arc::ptr_eq(&w[0], &w[1])));
+    let stats = g.resource_stats().since(&before);
+    assert_eq!(stats.pipelines, 1);
+    assert_eq!(g.cache_sizes().0, 1);
+}
