@@ -16,6 +16,7 @@ pub mod ln_shift;
 pub mod lora;
 pub mod matmul;
 pub mod matvec;
+pub mod packing;
 pub mod projection;
 pub mod relu_sq;
 pub mod sample;
