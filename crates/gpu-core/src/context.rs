@@ -1,10 +1,11 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::adapter::{new_instance, select_adapter, AdapterSelector};
 use crate::buffer::{BufferRange, GpuBuffer};
 use crate::caps::{Capabilities, LimitsPolicy, SubgroupSize};
 use crate::pipeline::{BindGroupKey, PipelineKey, PipelineSlot};
+use crate::staging_pool::StagingPool;
 use crate::upload::Counters;
 use crate::{GpuError, Result};
 
@@ -27,6 +28,8 @@ pub struct Gpu {
     pub(crate) pipelines: Mutex<HashMap<PipelineKey, PipelineSlot>>,
     pub(crate) bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
     pub(crate) counters: Counters,
+    /// The staging pool of the open upload sessions and how many are open.
+    pub(crate) upload_pool: Mutex<Option<(Arc<StagingPool>, usize)>>,
 }
 
 impl Gpu {
@@ -86,6 +89,7 @@ impl Gpu {
             pipelines: Mutex::new(HashMap::new()),
             bind_groups: Mutex::new(HashMap::new()),
             counters: Counters::default(),
+            upload_pool: Mutex::new(None),
         })
     }
 
@@ -149,8 +153,9 @@ impl Gpu {
 
     /// A storage buffer holding `bytes` (padded with zeros to a multiple of 4).
     pub fn buffer_init(&self, label: &str, bytes: &[u8]) -> Result<GpuBuffer> {
-        self.buffer_with(label, bytes.len() as u64, |mut data| {
-            data.copy_from_slice(bytes);
+        self.buffer_with(label, bytes.len() as u64, |offset, mut data| {
+            let at = offset as usize;
+            data.copy_from_slice(&bytes[at..at + data.len()]);
             Ok(())
         })
     }

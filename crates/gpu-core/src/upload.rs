@@ -1,11 +1,20 @@
-//! Filling buffers in place: the caller writes a buffer's contents straight into wgpu's upload
-//! staging memory (no intermediate vector, no second copy), from any thread; and the counters
-//! that say where a load spent its time.
+//! Filling buffers in place: the caller writes a buffer's contents straight into upload staging
+//! memory (no intermediate vector, no second copy), a piece at a time, from any thread; and the
+//! counters that say where a load spent its time.
+//!
+//! Outside an [`UploadSession`] each piece gets fresh staging memory from wgpu
+//! (`Queue::write_buffer_with`), copied into the buffer at the next submission. Inside one, the
+//! pieces go through a fixed pool of mapped staging buffers that are reused: the host memory is
+//! allocated once and stays small however large the model, and each piece is copied as soon as
+//! it is written.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::buffer::GpuBuffer;
+use crate::staging_pool::{PoolChunk, StagingPool};
 use crate::{Gpu, GpuError, Result};
 
 /// Write-only access to mapped upload memory (it may be write-combined: never read it).
@@ -19,11 +28,12 @@ pub struct ResourceStats {
     pub filled_buffers: u64,
     /// Their bytes.
     pub filled_bytes: u64,
-    /// Seconds in creating them and their staging memory (driver allocations).
+    /// Seconds in creating them and in getting staging memory (driver allocations, or waiting
+    /// for a free buffer of the session's pool).
     pub create_s: f64,
     /// Seconds in the callers' fill functions (packing into staging memory).
     pub fill_s: f64,
-    /// Seconds in handing the staging memory back to the queue.
+    /// Seconds in handing the staging memory to the queue (unmap, copy, submit).
     pub finish_s: f64,
     /// Pipelines compiled (cache misses).
     pub pipelines: u64,
@@ -58,34 +68,17 @@ pub(crate) struct Counters {
     pipeline_ns: AtomicU64,
 }
 
-fn nanos_since(start: Instant) -> u64 {
-    start.elapsed().as_nanos() as u64
+/// Adds the time since `start` to `counter`; returns now.
+fn lap(counter: &AtomicU64, start: Instant) -> Instant {
+    let now = Instant::now();
+    counter.fetch_add(now.duration_since(start).as_nanos() as u64, Ordering::Relaxed);
+    now
 }
 
 impl Counters {
     pub(crate) fn pipeline_compiled(&self, start: Instant) {
         self.pipelines.fetch_add(1, Ordering::Relaxed);
-        self.pipeline_ns.fetch_add(nanos_since(start), Ordering::Relaxed);
-    }
-
-    /// Counts creation time up to now; returns now.
-    fn created(&self, start: Instant) -> Instant {
-        let now = Instant::now();
-        self.create_ns.fetch_add(now.duration_since(start).as_nanos() as u64, Ordering::Relaxed);
-        now
-    }
-
-    /// Counts fill time up to now; returns now.
-    fn filled(&self, start: Instant) -> Instant {
-        let now = Instant::now();
-        self.fill_ns.fetch_add(now.duration_since(start).as_nanos() as u64, Ordering::Relaxed);
-        now
-    }
-
-    fn finished(&self, start: Instant, bytes: u64) {
-        self.finish_ns.fetch_add(nanos_since(start), Ordering::Relaxed);
-        self.filled_buffers.fetch_add(1, Ordering::Relaxed);
-        self.filled_bytes.fetch_add(bytes, Ordering::Relaxed);
+        lap(&self.pipeline_ns, start);
     }
 
     fn get(&self) -> ResourceStats {
@@ -102,11 +95,72 @@ impl Counters {
     }
 }
 
+/// Staging memory for one piece of a buffer.
+enum Staging {
+    /// Fresh memory from wgpu, copied at the next submission when dropped.
+    Queue(wgpu::QueueWriteBufferView),
+    /// A buffer of the session's pool.
+    Pool(PoolChunk),
+}
+
+/// While alive, [`Gpu::buffer_with`] and [`Gpu::buffer_with_parts`] upload through a fixed pool
+/// of reusable staging buffers (see the module documentation). Sessions on one [`Gpu`] nest and
+/// may overlap across threads: they share one pool, released when the last one ends.
+pub struct UploadSession<'g> {
+    gpu: &'g Gpu,
+    ended: bool,
+}
+
+impl UploadSession<'_> {
+    /// Ends the session, waiting until every upload made through it is on the device.
+    pub fn finish(mut self) -> Result<()> {
+        self.ended = true;
+        self.gpu.end_upload_session()
+    }
+}
+
+impl Drop for UploadSession<'_> {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.gpu.end_upload_session();
+        }
+    }
+}
+
 impl Gpu {
+    /// Starts an [`UploadSession`] whose pool holds `chunks` staging buffers of `chunk_bytes`
+    /// (rounded up to a multiple of 4): at least one per thread that fills buffers at once.
+    /// Inside an open session, joins it (the pool stays as it is).
+    pub fn upload_session(&self, chunk_bytes: u64, chunks: usize) -> Result<UploadSession<'_>> {
+        let mut session = self.upload_pool.lock().unwrap();
+        match session.as_mut() {
+            Some((_, users)) => *users += 1,
+            None => *session = Some((Arc::new(StagingPool::new(self, chunk_bytes, chunks)?), 1)),
+        }
+        Ok(UploadSession { gpu: self, ended: false })
+    }
+
+    fn end_upload_session(&self) -> Result<()> {
+        let pool = {
+            let mut session = self.upload_pool.lock().unwrap();
+            let Some((pool, users)) = session.as_mut() else { return Ok(()) };
+            *users -= 1;
+            if *users > 0 {
+                return Ok(());
+            }
+            let pool = pool.clone();
+            *session = None;
+            pool
+        };
+        pool.wait_idle(self)
+    }
+
     /// A storage buffer of `size` bytes (rounded up to a multiple of 4, at least 4) whose
-    /// contents `fill` writes into the upload staging memory it is given: exactly `size` bytes,
-    /// every one of which it must write (the rounding tail is zeroed here). The data reaches the
-    /// buffer at the next submission ([`Gpu::flush_uploads`] sends it without other work).
+    /// contents `fill(offset, piece)` writes into upload staging memory, piece by piece in
+    /// order: each piece is bytes `offset..offset + piece.len()` of the buffer (offsets are
+    /// multiples of 4; the pieces cover `size` bytes), every byte of which `fill` must write (the
+    /// rounding tail is zeroed here). The data reaches the buffer at the next submission
+    /// ([`Gpu::flush_uploads`] sends it without other work; in an [`UploadSession`], at once).
     ///
     /// Callable from several threads at once. An error from `fill` is returned as is (the
     /// buffer is dropped).
@@ -114,69 +168,99 @@ impl Gpu {
         &self,
         label: &str,
         size: u64,
-        fill: impl FnOnce(WriteOnly<'_, [u8]>) -> Result<(), E>,
+        fill: impl Fn(u64, WriteOnly<'_, [u8]>) -> Result<(), E>,
     ) -> Result<GpuBuffer, E> {
         let start = Instant::now();
         let buffer = self.buffer_uninit(label, size)?;
-        let mut view = self.staging(&buffer, 0..buffer.size())?;
-        let filling = self.counters.created(start);
-        let (data, mut tail) = view.slice(..).split_at(size as usize);
-        tail.fill(0);
-        let filled = fill(data);
-        let finishing = self.counters.filled(filling);
-        filled?;
-        drop(view); // records the copy from the staging memory into the buffer
-        self.counters.finished(finishing, buffer.size());
+        self.counters.create_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.fill_range(&buffer, 0..buffer.size(), size, &fill)?;
+        self.counters.filled_buffers.fetch_add(1, Ordering::Relaxed);
+        self.counters.filled_bytes.fetch_add(buffer.size(), Ordering::Relaxed);
         Ok(buffer)
     }
 
-    /// [`Gpu::buffer_with`] written as `parts` consecutive pieces filled at the same time, one
-    /// scoped thread each: `fill(offset, piece)` writes bytes `offset..offset + piece.len()`
-    /// (offsets are multiples of 4; the pieces cover `size` bytes). The first error in piece
-    /// order is returned.
+    /// [`Gpu::buffer_with`] filled by `threads` scoped threads at once, each writing one
+    /// consecutive part of the buffer piece by piece. The first error in buffer order is
+    /// returned.
     pub fn buffer_with_parts<E: From<GpuError> + Send>(
         &self,
         label: &str,
         size: u64,
-        parts: usize,
+        threads: usize,
         fill: impl Fn(u64, WriteOnly<'_, [u8]>) -> Result<(), E> + Sync,
     ) -> Result<GpuBuffer, E> {
         let start = Instant::now();
         let buffer = self.buffer_uninit(label, size)?;
-        let piece = size.div_ceil(parts.max(1) as u64).next_multiple_of(4).max(4);
-        let mut views = Vec::new();
-        let mut offset = 0;
-        while offset < buffer.size() {
-            let end = (offset + piece).min(buffer.size());
-            views.push((offset, self.staging(&buffer, offset..end)?));
-            offset = end;
-        }
-        let filling = self.counters.created(start);
+        self.counters.create_ns.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        let part = size.div_ceil(threads.max(1) as u64).next_multiple_of(4).max(4);
+        let parts: Vec<Range<u64>> =
+            (0..buffer.size()).step_by(part as usize).map(|a| a..(a + part).min(buffer.size())).collect();
         let results: Vec<Result<(), E>> = std::thread::scope(|s| {
-            let fill = &fill;
-            let handles: Vec<_> = views
-                .iter_mut()
-                .map(|(offset, view)| {
-                    let offset = *offset;
-                    s.spawn(move || {
-                        let data_len = size.saturating_sub(offset).min(view.len() as u64) as usize;
-                        let (data, mut tail) = view.slice(..).split_at(data_len);
-                        tail.fill(0);
-                        fill(offset, data)
-                    })
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|range| {
+                    let (buffer, fill) = (&buffer, &fill);
+                    s.spawn(move || self.fill_range(buffer, range, size, fill))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect()
         });
-        let finishing = self.counters.filled(filling);
         results.into_iter().collect::<Result<(), E>>()?;
-        drop(views);
-        self.counters.finished(finishing, buffer.size());
+        self.counters.filled_buffers.fetch_add(1, Ordering::Relaxed);
+        self.counters.filled_bytes.fetch_add(buffer.size(), Ordering::Relaxed);
         Ok(buffer)
     }
 
-    /// Staging memory for `range` of `buffer`, copied into it when the view is dropped.
-    fn staging(&self, buffer: &GpuBuffer, range: std::ops::Range<u64>) -> Result<wgpu::QueueWriteBufferView> {
+    /// Writes `range` of `buffer` through staging memory, a piece at a time: `fill` writes the
+    /// bytes below `data_end`, the rest is zeroed.
+    fn fill_range<E: From<GpuError>>(
+        &self,
+        buffer: &GpuBuffer,
+        range: Range<u64>,
+        data_end: u64,
+        fill: &impl Fn(u64, WriteOnly<'_, [u8]>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let pool = self.upload_pool.lock().unwrap().as_ref().map(|(pool, _)| pool.clone());
+        let piece = pool.as_ref().map_or(range.end - range.start, |p| p.chunk_bytes());
+        let mut offset = range.start;
+        while offset < range.end {
+            let start = Instant::now();
+            let end = (offset + piece).min(range.end);
+            let mut staging = match &pool {
+                None => Staging::Queue(self.queue_staging(buffer, offset..end)?),
+                Some(pool) => Staging::Pool(pool.acquire(self)?),
+            };
+            let filling = lap(&self.counters.create_ns, start);
+            let data_len = data_end.clamp(offset, end) - offset;
+            let result = {
+                let mut view;
+                let whole = match &mut staging {
+                    Staging::Queue(v) => v.slice(..),
+                    Staging::Pool(chunk) => {
+                        view = chunk.view(end - offset)?;
+                        view.slice(..)
+                    }
+                };
+                let (data, mut tail) = whole.split_at(data_len as usize);
+                tail.fill(0);
+                fill(offset, data)
+            };
+            let finishing = lap(&self.counters.fill_ns, filling);
+            match staging {
+                Staging::Queue(view) if result.is_ok() => drop(view), // records the copy
+                Staging::Queue(_) => {}
+                Staging::Pool(chunk) if result.is_ok() => chunk.copy_to(self, buffer.raw(), offset, end - offset)?,
+                Staging::Pool(_) => {} // back to the pool
+            }
+            lap(&self.counters.finish_ns, finishing);
+            result?;
+            offset = end;
+        }
+        Ok(())
+    }
+
+    /// Fresh staging memory for `range` of `buffer`, copied into it when the view is dropped.
+    fn queue_staging(&self, buffer: &GpuBuffer, range: Range<u64>) -> Result<wgpu::QueueWriteBufferView> {
         let size = wgpu::BufferSize::new(range.end - range.start).expect("a non-empty range");
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let view = self.queue.write_buffer_with(buffer.raw(), range.start, size);

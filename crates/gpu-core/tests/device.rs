@@ -291,39 +291,58 @@ fn oversized_buffers_are_refused_before_allocation() {
     assert!(x <= 65535 && y <= 65535 && x * y >= 200_000);
 }
 
-#[test]
-fn buffers_filled_in_place_from_several_threads_read_back() {
-    let g = gpu(LimitsPolicy::Max);
-    let before = g.resource_stats();
-    // Sizes that are not a multiple of 4 get a zeroed tail; the fill is split over threads.
+/// Fills buffers of sizes that are not multiples of 4 (zeroed tail) whole, in parts on several
+/// threads, and (in a session) through a pool much smaller than the buffers; all read back.
+fn fill_and_read_back(g: &Gpu) -> u64 {
+    let mut bytes = 0;
     for n in [0usize, 5, 4096, 100_003] {
         let expected: Vec<u8> = (0..n).map(|i| (i * 13 + 1) as u8).collect();
-        let whole = g
-            .buffer_with::<GpuError>("filled", n as u64, |mut data| {
-                assert_eq!(data.len(), n);
-                data.copy_from_slice(&expected);
-                Ok(())
-            })
-            .unwrap();
-        let parts = g
-            .buffer_with_parts::<GpuError>("filled in parts", n as u64, 3, |offset, mut data| {
-                assert_eq!(offset % 4, 0);
-                let at = offset as usize;
-                data.copy_from_slice(&expected[at..at + data.len()]);
-                Ok(())
-            })
-            .unwrap();
+        let fill = |offset: u64, mut data: gpu_core::WriteOnly<'_, [u8]>| {
+            assert_eq!(offset % 4, 0);
+            let at = offset as usize;
+            data.copy_from_slice(&expected[at..at + data.len()]);
+            Ok::<(), GpuError>(())
+        };
+        let whole = g.buffer_with("filled", n as u64, fill).unwrap();
+        let parts = g.buffer_with_parts("filled in parts", n as u64, 3, fill).unwrap();
         let mut padded = expected.clone();
         padded.resize(n.max(4).next_multiple_of(4), 0);
         for b in [whole, parts] {
             assert_eq!(b.size(), padded.len() as u64);
             assert_eq!(g.read(b.all()).unwrap(), padded, "{n} bytes");
+            bytes += b.size();
         }
     }
+    bytes
+}
+
+#[test]
+fn buffers_filled_in_place_read_back_with_and_without_a_session() {
+    let g = gpu(LimitsPolicy::Max);
+    let before = g.resource_stats();
+    let mut bytes = fill_and_read_back(&g);
     g.flush_uploads(true).unwrap();
+    {
+        // Pieces of 1000 bytes through 2 staging buffers, shared by nested sessions.
+        let session = g.upload_session(1000, 2).unwrap();
+        let inner = g.upload_session(1 << 20, 8).unwrap();
+        bytes += fill_and_read_back(&g);
+        inner.finish().unwrap();
+        let many: Vec<_> = std::thread::scope(|s| {
+            let g = &g;
+            let h: Vec<_> =
+                (0..6).map(|i| s.spawn(move || g.buffer_init("t", &vec![i as u8; 10_000]).unwrap())).collect();
+            h.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        session.finish().unwrap();
+        for (i, b) in many.iter().enumerate() {
+            assert_eq!(g.read(b.all()).unwrap(), vec![i as u8; 10_000]);
+            bytes += b.size();
+        }
+    }
     let stats = g.resource_stats().since(&before);
-    assert_eq!(stats.filled_buffers, 8);
-    assert_eq!(stats.filled_bytes, 2 * (4 + 8 + 4096 + 100_004));
+    assert_eq!(stats.filled_buffers, 22);
+    assert_eq!(stats.filled_bytes, bytes);
     assert!(stats.fill_s >= 0.0 && stats.create_s >= 0.0);
 }
 
@@ -340,16 +359,23 @@ fn a_failing_fill_is_returned_as_is() {
         }
     }
     let g = gpu(LimitsPolicy::Max);
-    assert!(matches!(g.buffer_with("bad", 16, |_| Err(E::Packing)), Err(E::Packing)));
-    let later_fail = g.buffer_with_parts("bad", 4000, 4, |offset, _| if offset > 0 { Err(E::Packing) } else { Ok(()) });
-    assert!(matches!(later_fail, Err(E::Packing)));
-    match g.buffer_with("huge", g.caps().limits.max_buffer_size + 4, |_| Ok::<(), E>(())) {
-        Err(E::Gpu(GpuError::TooLarge { limit: "max_buffer_size", .. })) => {}
-        other => panic!("expected TooLarge, got {other:?}"),
+    for session in [false, true] {
+        let s = session.then(|| g.upload_session(64, 1).unwrap());
+        assert!(matches!(g.buffer_with("bad", 16, |_, _| Err(E::Packing)), Err(E::Packing)));
+        let later = |offset: u64, _: gpu_core::WriteOnly<'_, [u8]>| if offset > 0 { Err(E::Packing) } else { Ok(()) };
+        assert!(matches!(g.buffer_with("bad", 4000, later), Err(E::Packing)) == session);
+        assert!(matches!(g.buffer_with_parts("bad", 4000, 4, later), Err(E::Packing)));
+        match g.buffer_with("huge", g.caps().limits.max_buffer_size + 4, |_, _| Ok::<(), E>(())) {
+            Err(E::Gpu(GpuError::TooLarge { limit: "max_buffer_size", .. })) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // The device (and the pool) still work.
+        let b = g.buffer_init("after", &[1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+        assert_eq!(g.read(b.all()).unwrap(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0]);
+        if let Some(s) = s {
+            s.finish().unwrap();
+        }
     }
-    // The device still works.
-    let b = g.buffer_init("after", &[1, 2, 3, 4]).unwrap();
-    assert_eq!(g.read(b.all()).unwrap(), [1, 2, 3, 4]);
 }
 
 #[test]
