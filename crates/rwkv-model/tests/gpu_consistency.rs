@@ -18,7 +18,8 @@ fn gpu() -> Arc<Gpu> {
 }
 
 fn load(file: &ModelFile, path: Path) -> Model {
-    Model::load(gpu(), file, &ModelOptions { path: Some(path), max_chunk: 64 }, &mut |_| {}).unwrap()
+    Model::load(gpu(), file, &ModelOptions { path: Some(path), max_chunk: 64, ..Default::default() }, &mut |_| {})
+        .unwrap()
 }
 
 /// A temporary file removed on drop.

@@ -16,7 +16,7 @@ fn gpu(limits: LimitsPolicy) -> Arc<Gpu> {
 
 fn load(gpu: Arc<Gpu>, file: &str, path: Path, max_chunk: usize) -> Model {
     let file = ModelFile::open(golden::model(file)).unwrap();
-    Model::load(gpu, &file, &ModelOptions { path: Some(path), max_chunk }, &mut |_| {}).unwrap()
+    Model::load(gpu, &file, &ModelOptions { path: Some(path), max_chunk, ..Default::default() }, &mut |_| {}).unwrap()
 }
 
 /// Prompt logits at the shipped positions, fed in chunks of `chunk` tokens (1 = token by token).

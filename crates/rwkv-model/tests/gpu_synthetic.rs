@@ -31,8 +31,13 @@ fn synthetic_0_1b_q8_0_runs_on_the_gpu_and_matches_the_cpu_reference() {
     let reference = RefModel::from_file(&file).unwrap();
     let tokens = [510u32, 3, 44000, 11];
     for path_kind in [Path::Fused, Path::Plain] {
-        let model = Model::load(gpu.clone(), &file, &ModelOptions { path: Some(path_kind), max_chunk: 4 }, &mut |_| {})
-            .unwrap();
+        let model = Model::load(
+            gpu.clone(),
+            &file,
+            &ModelOptions { path: Some(path_kind), max_chunk: 4, ..Default::default() },
+            &mut |_| {},
+        )
+        .unwrap();
         let state = model.new_state().unwrap();
         let mut ref_state = RefState::new(&reference);
         let mut want = Vec::new();

@@ -10,17 +10,23 @@ use gpu_core::{BufferRange, Gpu, GpuBuffer, Recorder};
 use kernels::formats::{self, WeightFormat};
 use kernels::matmul::Matmul;
 use kernels::matvec::{Matvec, Prologue, PrologueMatvec};
+use kernels::packing::{self, Packing, SourceMatrix};
 use kernels::projection::{Activation, Projection, Segment};
 
 use std::borrow::Cow;
 
+use crate::gpu::upload::upload_packed;
 use crate::{ModelError, TensorRef};
 
 /// One matrix of a linear layer (M rows of K values, in a GGUF weight format) and what to do
 /// with its outputs.
 pub struct Part<'a> {
     pub name: String,
+    /// The format on the GPU.
     pub format: WeightFormat,
+    /// The format of `bytes`: the file's, which differs from `format` where the part is widened
+    /// to F32 (done while packing).
+    pub stored: WeightFormat,
     pub bytes: Cow<'a, [u8]>,
     pub rows: usize,
     pub k: usize,
@@ -40,6 +46,7 @@ impl<'a> Part<'a> {
         Ok(Part {
             name: t.name.to_string(),
             format,
+            stored: format,
             bytes: Cow::Borrowed(t.bytes),
             rows,
             k,
@@ -54,13 +61,14 @@ impl<'a> Part<'a> {
         Part::of(t)?.widened()
     }
 
-    /// This part in F32 (lossless for F16 and Q8_0).
+    /// This part in F32 (lossless for F16 and Q8_0; widened while packing).
     pub fn widened(self) -> Result<Part<'a>, ModelError> {
-        if self.format == WeightFormat::F32 {
-            return Ok(self);
-        }
-        let values = formats::dequantize(self.format, &self.bytes)?;
-        Ok(Part { format: WeightFormat::F32, bytes: Cow::Owned(bytemuck::cast_slice(&values).to_vec()), ..self })
+        Ok(Part { format: WeightFormat::F32, ..self })
+    }
+
+    /// The matrix as stored, for packing.
+    fn source(&self) -> SourceMatrix<'_> {
+        SourceMatrix { format: self.stored, bytes: &self.bytes, rows: self.rows, k: self.k }
     }
 
     pub fn input_at(mut self, x_offset: u32) -> Self {
@@ -119,13 +127,12 @@ impl Linear {
         };
         // One packed, segmented dispatch where possible.
         if same && parts.len() > 1 {
-            let mats: Vec<formats::MatrixBytes<'_>> =
-                parts.iter().map(|p| formats::MatrixBytes { bytes: &p.bytes, rows: p.rows, k: p.k }).collect();
-            let words = formats::pack_matrices(formats[0], &mats)?;
-            if (words.len() as u64) * 4 <= max_binding {
+            let sources: Vec<SourceMatrix<'_>> = parts.iter().map(Part::source).collect();
+            let packing = Packing::from_sources(formats[0], &sources)?;
+            if packing.bytes() <= max_binding {
                 let mut spec = Projection::segmented(formats[0], parts.iter().map(segment).collect());
                 spec.residual = residual;
-                let buf = gpu.buffer_from(label, &words)?;
+                let buf = upload_packed(gpu, label, &packing)?;
                 return Ok(Linear {
                     units: vec![Unit {
                         weights: vec![buf],
@@ -143,11 +150,11 @@ impl Linear {
         for (p, &format) in parts.iter().zip(&formats) {
             let (rows, k) = (p.rows, p.k);
             let blocks = formats::row_blocks(format, rows, k, max_binding)?;
-            let packed = formats::pack_row_blocks(format, &p.bytes, k, &blocks)?;
+            let packed = packing::row_block_packings(format, p.source(), &blocks)?;
             let weights = packed
                 .iter()
                 .enumerate()
-                .map(|(i, w)| gpu.buffer_from(&format!("{label}/{}[{i}]", p.name), w))
+                .map(|(i, w)| upload_packed(gpu, &format!("{label}/{}[{i}]", p.name), w))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut spec = Projection::segmented(format, vec![segment(p)]);
             spec.residual = residual;

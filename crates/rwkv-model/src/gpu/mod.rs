@@ -7,17 +7,21 @@
 
 mod forward;
 mod generator;
+mod jobs;
 mod linear;
 mod model;
 mod scratch;
 mod state;
 mod stats;
+mod timings;
+mod upload;
 mod weights;
 
 pub use generator::{Generator, SamplerConfig};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use stats::ForwardCounters;
+pub use timings::LoadTimings;
 pub use weights::LoadProgress;
 
 /// The shape of the recurrent state.
