@@ -544,38 +544,36 @@ fn print_report(r: &Report) {
 }
 
 fn print_speed(run: &Speed) {
-    {
-        let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
-        println!("  prefill  {}", s(&run.prefill_tok_s));
-        println!("  decode   {}", s(&run.decode_tok_s));
-        for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
-            println!(
-                "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",
-                w.dispatches_per_token, w.dispatches_per_layer, w.passes_per_token, w.submissions_per_token
-            );
-        }
+    let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
+    println!("  prefill  {}", s(&run.prefill_tok_s));
+    println!("  decode   {}", s(&run.decode_tok_s));
+    for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
         println!(
-            "  quality hash {} (FNV-1a of the greedy tokens){}",
-            run.quality_hash,
-            if run.tokens_identical_across_repeats { "" } else { "; WARNING: tokens differed between repeats" }
+            "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",
+            w.dispatches_per_token, w.dispatches_per_layer, w.passes_per_token, w.submissions_per_token
         );
-        match &run.kernel_times {
-            None => println!("  (no per-kernel times: the adapter has no timestamps inside passes)"),
-            Some(k) => {
-                for (what, rows) in [
-                    ("one decode token", &k.decode),
-                    (&*format!("a prefill chunk of {} tokens", k.prefill_tokens), &k.prefill),
-                ] {
-                    println!("  GPU time per kernel, {what}:");
-                    for row in rows {
-                        println!(
-                            "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
-                            row.kernel,
-                            row.dispatches,
-                            row.total_us,
-                            row.share * 100.0
-                        );
-                    }
+    }
+    println!(
+        "  quality hash {} (FNV-1a of the greedy tokens){}",
+        run.quality_hash,
+        if run.tokens_identical_across_repeats { "" } else { "; WARNING: tokens differed between repeats" }
+    );
+    match &run.kernel_times {
+        None => println!("  (no per-kernel times: the adapter has no timestamps inside passes)"),
+        Some(k) => {
+            for (what, rows) in [
+                ("one decode token", &k.decode),
+                (&*format!("a prefill chunk of {} tokens", k.prefill_tokens), &k.prefill),
+            ] {
+                println!("  GPU time per kernel, {what}:");
+                for row in rows {
+                    println!(
+                        "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
+                        row.kernel,
+                        row.dispatches,
+                        row.total_us,
+                        row.share * 100.0
+                    );
                 }
             }
         }
