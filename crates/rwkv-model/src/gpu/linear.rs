@@ -96,6 +96,39 @@ struct Unit {
     y_row: u32,
 }
 
+impl Unit {
+    /// Uploads a unit's weights (`upload`, on this thread) while its kernels are created on
+    /// others, so that pipelines the device has not compiled yet compile alongside the packing
+    /// and each other (a load's first compilations are its critical path). A device that cannot
+    /// run the prologue variant (workgroup memory) keeps the separate kernel.
+    fn new(
+        gpu: &Gpu,
+        spec: &Projection,
+        prologue: Option<Prologue>,
+        y_row: u32,
+        upload: impl FnOnce() -> Result<Vec<GpuBuffer>, ModelError>,
+    ) -> Result<Unit, ModelError> {
+        std::thread::scope(|s| {
+            let decode = s.spawn(|| Matvec::new(gpu, spec));
+            let decode_prologue = s.spawn(|| prologue.and_then(|p| PrologueMatvec::new(gpu, spec, p).ok()));
+            let prefill = s.spawn(|| Matmul::new(gpu, spec));
+            let weights = upload()?;
+            Ok(Unit {
+                weights,
+                decode: joined(decode)?,
+                decode_prologue: joined(decode_prologue),
+                prefill: joined(prefill)?,
+                y_row,
+            })
+        })
+    }
+}
+
+/// The result of a scoped thread (its panic goes on).
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// A linear layer ready to record.
 pub struct Linear {
     units: Vec<Unit>,
@@ -113,10 +146,8 @@ impl Linear {
         residual: bool,
         prologue: Option<Prologue>,
     ) -> Result<Linear, ModelError> {
-        // A device that cannot run the prologue (workgroup memory) keeps the separate kernel.
-        let with_prologue = |spec: &Projection, first: bool| {
-            prologue.and_then(|p| PrologueMatvec::new(gpu, spec, p.write_shift(p.write_shift && first)).ok())
-        };
+        // Only the first unit writes the shift state.
+        let prologue_of = |first: bool| prologue.map(|p| p.write_shift(p.write_shift && first));
         let max_binding = gpu.caps().limits.max_storage_buffer_binding_size;
         let formats: Vec<WeightFormat> = parts.iter().map(|p| p.format).collect();
         let same = formats.iter().all(|f| *f == formats[0]);
@@ -132,16 +163,9 @@ impl Linear {
             if packing.bytes() <= max_binding {
                 let mut spec = Projection::segmented(formats[0], parts.iter().map(segment).collect());
                 spec.residual = residual;
-                let buf = upload_packed(gpu, label, &packing)?;
-                return Ok(Linear {
-                    units: vec![Unit {
-                        weights: vec![buf],
-                        decode: Matvec::new(gpu, &spec)?,
-                        decode_prologue: with_prologue(&spec, true),
-                        prefill: Matmul::new(gpu, &spec)?,
-                        y_row: 0,
-                    }],
-                });
+                let unit =
+                    Unit::new(gpu, &spec, prologue_of(true), 0, || Ok(vec![upload_packed(gpu, label, &packing)?]))?;
+                return Ok(Linear { units: vec![unit] });
             }
         }
         // One unit per matrix, each split into row blocks where needed.
@@ -151,23 +175,19 @@ impl Linear {
             let (rows, k) = (p.rows, p.k);
             let blocks = formats::row_blocks(format, rows, k, max_binding)?;
             let packed = packing::row_block_packings(format, p.source(), &blocks)?;
-            let weights = packed
-                .iter()
-                .enumerate()
-                .map(|(i, w)| upload_packed(gpu, &format!("{label}/{}[{i}]", p.name), w))
-                .collect::<Result<Vec<_>, _>>()?;
+            let upload = || {
+                packed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| upload_packed(gpu, &format!("{label}/{}[{i}]", p.name), w))
+                    .collect::<Result<Vec<_>, _>>()
+            };
             let mut spec = Projection::segmented(format, vec![segment(p)]);
             spec.residual = residual;
             if blocks.len() > 1 {
                 spec = spec.split(blocks.iter().map(|&b| b as u32).collect());
             }
-            units.push(Unit {
-                weights,
-                decode: Matvec::new(gpu, &spec)?,
-                decode_prologue: with_prologue(&spec, units.is_empty()),
-                prefill: Matmul::new(gpu, &spec)?,
-                y_row,
-            });
+            units.push(Unit::new(gpu, &spec, prologue_of(units.is_empty()), y_row, upload)?);
             y_row += rows as u32;
         }
         Ok(Linear { units })
