@@ -129,13 +129,28 @@ impl<'a> Packing<'a> {
     }
 
     /// Writes bytes `offset..offset + dst.len()` of the layout into `dst` (mapped memory, never
-    /// read), packing through a small buffer that stays in cache. `offset` and the length must
-    /// be multiples of 4.
+    /// read): straight from the file's bytes where they are stored as the layout wants them (F16,
+    /// F32), otherwise packed through a small buffer that stays in cache. `offset` and the length
+    /// must be multiples of 4.
     pub fn write_to(&self, offset: u64, mut dst: WriteOnly<'_, [u8]>) -> Result<()> {
         if !offset.is_multiple_of(4) || !dst.len().is_multiple_of(4) {
             return Err(shape_error("packed byte offset", offset as usize, "must be a multiple of 4"));
         }
-        let first = (offset / 4) as usize;
+        let (lo, hi) = (offset as usize, offset as usize + dst.len());
+        if hi as u64 > self.bytes() {
+            return Err(shape_error("packed byte range end", hi, "is past the end of the packed layout"));
+        }
+        if let Some(size) = self.raw_value_bytes() {
+            let data = size * self.values();
+            self.each_overlap(lo / size, hi / size, |m, a, b, at| {
+                dst.slice(at * size - lo..(at + b - a) * size - lo).copy_from_slice(&m.bytes[a * size..b * size]);
+            });
+            if hi > data {
+                dst.slice(data.max(lo) - lo..).fill(0);
+            }
+            return Ok(());
+        }
+        let first = lo / 4;
         let words = dst.len() / 4;
         let mut chunk = vec![0u32; words.min(CHUNK_WORDS)];
         let mut done = 0;
@@ -146,6 +161,15 @@ impl<'a> Packing<'a> {
             done += n;
         }
         Ok(())
+    }
+
+    /// Bytes per value where the layout is the sources' bytes as they are: F16, or F32 from F32.
+    fn raw_value_bytes(&self) -> Option<usize> {
+        match self.format {
+            WeightFormat::F16 => Some(2),
+            WeightFormat::F32 if self.sources.iter().all(|m| m.format == WeightFormat::F32) => Some(4),
+            _ => None,
+        }
     }
 
     /// Calls `f(source, first, end, at)` for every source overlapping values `lo..hi` of the

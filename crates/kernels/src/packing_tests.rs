@@ -85,11 +85,17 @@ fn f32_layouts_widen_mixed_formats_exactly() {
 #[test]
 fn mapped_memory_is_written_in_chunks_from_any_offset() {
     // Larger than one 64 KiB chunk, with several matrices: a Q8_0 stack of 3 x 2048 x 96.
+    // Then an F32 layout widened from all three formats.
     let mut rng = Rng::new(13);
-    for format in WeightFormat::ALL {
-        let k = if format == WeightFormat::Q8_0 { 96 } else { 97 };
-        let stack: Vec<_> =
-            (0..3).map(|_| (format, 2048, k, encode(format, &rng.vec(2048 * k, 1.0)).unwrap())).collect();
+    let cases = WeightFormat::ALL.map(|f| (f, [f; 3])).into_iter().chain([(WeightFormat::F32, WeightFormat::ALL)]);
+    for (format, stored) in cases {
+        let stack: Vec<_> = stored
+            .iter()
+            .map(|&s| {
+                let k = if s == WeightFormat::Q8_0 { 96 } else { 97 };
+                (s, 2048, k, encode(s, &rng.vec(2048 * k, 1.0)).unwrap())
+            })
+            .collect();
         let packing = Packing::from_sources(format, &sources(&stack)).unwrap();
         let expected: Vec<u8> = bytemuck::cast_slice(&expected_words(format, &stack)).to_vec();
         assert!(expected.len() > 4 * super::CHUNK_WORDS, "{format:?}");
@@ -99,7 +105,7 @@ fn mapped_memory_is_written_in_chunks_from_any_offset() {
         for w in cuts.windows(2) {
             packing.write_to(w[0] as u64, WriteOnly::from_mut(&mut mapped[w[0]..w[1]])).unwrap();
         }
-        assert!(mapped == expected, "{format:?}");
+        assert!(mapped == expected, "{format:?} from {stored:?}");
     }
 }
 

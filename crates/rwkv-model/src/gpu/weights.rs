@@ -162,11 +162,11 @@ impl Weights {
         };
         let run = |job: usize| -> Result<Uploaded, ModelError> {
             Ok(match job {
-                0 => {
+                j if j == table_job => {
                     let matrix = formats::MatrixBytes { bytes: emb.bytes, rows: hp.vocab, k: c };
                     Uploaded::Buffer(upload_packed(gpu, "token_embd", &Packing::new(table_format, &[matrix])?)?)
                 }
-                1 => {
+                j if j == norms_job => {
                     let mut norms = Vec::with_capacity(4 * c);
                     for name in
                         ["token_embd_norm.weight", "token_embd_norm.bias", "output_norm.weight", "output_norm.bias"]
@@ -183,7 +183,7 @@ impl Weights {
                     None,
                     coop,
                 )?),
-                j => Uploaded::Layer(Box::new(Self::layer(gpu, file, hp, j - 2, coop)?)),
+                j => Uploaded::Layer(Box::new(Self::layer(gpu, file, hp, j - layer_job(0), coop)?)),
             })
         };
         let mut uploaded = run_jobs(hp.n_layer + 3, &order, threads, run, &mut finished)?.into_iter();
