@@ -4,6 +4,8 @@
 # `.dev/rwkv-cli` carried with the working tree. Results go to $OUT (or ./bench-out).
 #
 #   scripts/device-bench.sh [SIZE:TYPE ...]      default: 0.4b:f16 2.9b:q8_0 2.9b:f16
+#   LOAD_ONLY=1 scripts/device-bench.sh ...      only the load, three times per model from the page
+#                                                cache (the first also compiles the driver's shaders)
 set -euo pipefail
 for f in .gl/*.deb; do dpkg -x "$f" /; done
 ldconfig
@@ -20,6 +22,12 @@ for c in "${cases[@]}"; do
     type=${c##*:}
     model=/tmp/models/$size-$type.gguf
     [ -f "$model" ] || $cli synth --size "$size" --type "$type" -o "$model" >/dev/null 2>&1
+    if [ -n "${LOAD_ONLY:-}" ]; then
+        cat "$model" >/dev/null
+        for run in 1 2; do $cli bench --model "$model" --load-only --json > "$out/load-$size-$type-$run.json"; done
+        $cli bench --model "$model" --load-only 2>&1 | tee "$out/load-$size-$type.txt"
+        continue
+    fi
     $cli bench --model "$model" --prompt-tokens "${PROMPT:-512}" --gen-tokens "${GEN:-256}" \
         --repeats "${REPEATS:-3}" --both --json > "$out/bench-$size-$type.json"
     $cli bench --model "$model" --prompt-tokens "${PROMPT:-512}" --gen-tokens "${GEN:-256}" --repeats 1 \

@@ -82,6 +82,16 @@ impl GgufFile {
         }
     }
 
+    /// Asks the OS to read the whole file ahead, in the background, for a reader that is about
+    /// to touch every tensor (a model load): no effect on bytes held in memory, and nothing to
+    /// wait for; a refusal is ignored (it is only a hint).
+    pub fn prefetch(&self) {
+        #[cfg(unix)]
+        if let Bytes::Mapped(map) = &self.bytes {
+            let _ = map.advise(memmap2::Advice::WillNeed);
+        }
+    }
+
     /// The file's path (or the label given to [`GgufFile::from_bytes`]).
     pub fn path(&self) -> &Path {
         &self.path

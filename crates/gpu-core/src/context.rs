@@ -1,13 +1,13 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
-
-use wgpu::util::DeviceExt;
+use std::sync::{Arc, Mutex};
 
 use crate::adapter::{new_instance, select_adapter, AdapterSelector};
 use crate::buffer::{BufferRange, GpuBuffer};
 use crate::caps::{Capabilities, LimitsPolicy, SubgroupSize};
-use crate::pipeline::{BindGroupKey, PipelineKey};
-use crate::{GpuError, Pipeline, Result};
+use crate::pipeline::{BindGroupKey, PipelineKey, PipelineSlot};
+use crate::staging_pool::StagingPool;
+use crate::upload::Counters;
+use crate::{GpuError, Result};
 
 /// How to open a device.
 #[derive(Clone, Debug, Default)]
@@ -34,9 +34,12 @@ pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     caps: Capabilities,
-    pub(crate) pipelines: Mutex<HashMap<PipelineKey, std::sync::Arc<Pipeline>>>,
+    pub(crate) pipelines: Mutex<HashMap<PipelineKey, PipelineSlot>>,
     pub(crate) bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
     pub(crate) shader_runtime_checks: bool,
+    pub(crate) counters: Counters,
+    /// The staging pool of the open upload sessions and how many are open.
+    pub(crate) upload_pool: Mutex<Option<(Arc<StagingPool>, usize)>>,
 }
 
 impl Gpu {
@@ -97,6 +100,8 @@ impl Gpu {
             pipelines: Mutex::new(HashMap::new()),
             bind_groups: Mutex::new(HashMap::new()),
             shader_runtime_checks: options.shader_runtime_checks,
+            counters: Counters::default(),
+            upload_pool: Mutex::new(None),
         })
     }
 
@@ -136,6 +141,13 @@ impl Gpu {
 
     /// A zero-filled storage buffer (size rounded up to 4 bytes).
     pub fn buffer(&self, label: &str, size: u64) -> Result<GpuBuffer> {
+        // wgpu zeroes a buffer nothing has written before its first use.
+        self.buffer_uninit(label, size)
+    }
+
+    /// A storage buffer of `size` bytes rounded up to a multiple of 4 (at least 4), contents
+    /// left to the caller.
+    pub(crate) fn buffer_uninit(&self, label: &str, size: u64) -> Result<GpuBuffer> {
         let size = size.max(4).next_multiple_of(4);
         self.check_size(label, size)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
@@ -153,28 +165,11 @@ impl Gpu {
 
     /// A storage buffer holding `bytes` (padded with zeros to a multiple of 4).
     pub fn buffer_init(&self, label: &str, bytes: &[u8]) -> Result<GpuBuffer> {
-        let size = (bytes.len() as u64).max(4).next_multiple_of(4);
-        self.check_size(label, size)?;
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let buf = if size as usize == bytes.len() {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: Self::storage_usage(),
-            })
-        } else {
-            let mut padded = bytes.to_vec();
-            padded.resize(size as usize, 0);
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: &padded,
-                usage: Self::storage_usage(),
-            })
-        };
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::Allocation { label: label.into(), size, message: e.to_string() });
-        }
-        Ok(GpuBuffer::wrap(buf, label))
+        self.buffer_with(label, bytes.len() as u64, |offset, mut data| {
+            let at = offset as usize;
+            data.copy_from_slice(&bytes[at..at + data.len()]);
+            Ok(())
+        })
     }
 
     /// A storage buffer holding the plain-old-data slice `data`.
@@ -246,6 +241,7 @@ impl Gpu {
 
     /// Number of cached pipelines and bind groups (for tests and stats).
     pub fn cache_sizes(&self) -> (usize, usize) {
-        (self.pipelines.lock().unwrap().len(), self.bind_groups.lock().unwrap().len())
+        let pipelines = self.pipelines.lock().unwrap().values().filter(|s| s.lock().unwrap().is_some()).count();
+        (pipelines, self.bind_groups.lock().unwrap().len())
     }
 }

@@ -14,7 +14,9 @@ mod error;
 mod kernel;
 mod pipeline;
 mod recorder;
+mod staging_pool;
 mod timer;
+mod upload;
 
 pub use adapter::{list_adapters, new_instance, AdapterSelector, AdapterSummary};
 pub use buffer::{BufferRange, GpuBuffer, RowSplit};
@@ -25,6 +27,7 @@ pub use kernel::{Access, Binding, KernelSource, Needs};
 pub use pipeline::Pipeline;
 pub use recorder::{workgroups_1d, Recorder, RecorderStats};
 pub use timer::{KernelTime, Timer};
+pub use upload::{ResourceStats, UploadSession, WriteOnly};
 
 /// wgpu itself, re-exported so that dependants use the exact pinned version.
 pub use wgpu;

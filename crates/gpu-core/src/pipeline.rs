@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use crate::buffer::BufferRange;
 use crate::kernel::{Access, KernelSource};
@@ -11,6 +12,10 @@ pub(crate) struct PipelineKey {
     entry: &'static str,
     overrides: Vec<(String, u64)>,
 }
+
+/// A pipeline cache entry: empty until its first creation succeeds. Threads asking for the same
+/// pipeline wait on its lock instead of compiling it twice.
+pub(crate) type PipelineSlot = Arc<Mutex<Option<Arc<Pipeline>>>>;
 
 /// Cache key of a bind group: the layout and the exact buffer ranges bound.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -103,9 +108,12 @@ impl Gpu {
         let mut ov: Vec<(String, u64)> = overrides.iter().map(|(n, v)| (n.to_string(), v.to_bits())).collect();
         ov.sort();
         let key = PipelineKey { name: kernel.name, entry: kernel.entry, overrides: ov };
-        if let Some(p) = self.pipelines.lock().unwrap().get(&key) {
+        let slot = self.pipelines.lock().unwrap().entry(key).or_default().clone();
+        let mut cached = slot.lock().unwrap();
+        if let Some(p) = cached.as_ref() {
             return Ok(p.clone());
         }
+        let start = Instant::now();
         self.check_kernel(kernel)?;
         let label = if overrides.is_empty() {
             kernel.name.to_string()
@@ -161,7 +169,8 @@ impl Gpu {
             return Err(GpuError::Pipeline { kernel: label, message: errors.join("; ") });
         }
         let p = Arc::new(Pipeline { kernel: *kernel, pipeline, layouts, label });
-        self.pipelines.lock().unwrap().insert(key, p.clone());
+        *cached = Some(p.clone());
+        self.counters.pipeline_compiled(start);
         Ok(p)
     }
 

@@ -309,3 +309,112 @@ fn oversized_buffers_are_refused_before_allocation() {
     let [x, y, _] = workgroups_1d(200_000, 65535);
     assert!(x <= 65535 && y <= 65535 && x * y >= 200_000);
 }
+
+/// Fills buffers of sizes that are not multiples of 4 (zeroed tail) whole, in parts on several
+/// threads, and (in a session) through a pool much smaller than the buffers; all read back.
+fn fill_and_read_back(g: &Gpu) -> u64 {
+    let mut bytes = 0;
+    for n in [0usize, 5, 4096, 100_003] {
+        let expected: Vec<u8> = (0..n).map(|i| (i * 13 + 1) as u8).collect();
+        let fill = |offset: u64, mut data: gpu_core::WriteOnly<'_, [u8]>| {
+            assert_eq!(offset % 4, 0);
+            let at = offset as usize;
+            data.copy_from_slice(&expected[at..at + data.len()]);
+            Ok::<(), GpuError>(())
+        };
+        let whole = g.buffer_with("filled", n as u64, fill).unwrap();
+        let parts = g.buffer_with_parts("filled in parts", n as u64, 3, fill).unwrap();
+        let mut padded = expected.clone();
+        padded.resize(n.max(4).next_multiple_of(4), 0);
+        for b in [whole, parts] {
+            assert_eq!(b.size(), padded.len() as u64);
+            assert_eq!(g.read(b.all()).unwrap(), padded, "{n} bytes");
+            bytes += b.size();
+        }
+    }
+    bytes
+}
+
+#[test]
+fn buffers_filled_in_place_read_back_with_and_without_a_session() {
+    let g = gpu(LimitsPolicy::Max);
+    let before = g.resource_stats();
+    let mut bytes = fill_and_read_back(&g);
+    g.flush_uploads(true).unwrap();
+    {
+        // Pieces of 1000 bytes through 2 staging buffers, shared by nested sessions.
+        let session = g.upload_session(1000, 2).unwrap();
+        let inner = g.upload_session(1 << 20, 8).unwrap();
+        bytes += fill_and_read_back(&g);
+        inner.finish().unwrap();
+        let many: Vec<_> = std::thread::scope(|s| {
+            let g = &g;
+            let h: Vec<_> =
+                (0..6).map(|i| s.spawn(move || g.buffer_init("t", &vec![i as u8; 10_000]).unwrap())).collect();
+            h.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        session.finish().unwrap();
+        for (i, b) in many.iter().enumerate() {
+            assert_eq!(g.read(b.all()).unwrap(), vec![i as u8; 10_000]);
+            bytes += b.size();
+        }
+    }
+    let stats = g.resource_stats().since(&before);
+    assert_eq!(stats.filled_buffers, 22);
+    assert_eq!(stats.filled_bytes, bytes);
+    assert!(stats.fill_s >= 0.0 && stats.create_s >= 0.0);
+}
+
+#[test]
+fn a_failing_fill_is_returned_as_is() {
+    #[derive(Debug)]
+    enum E {
+        Packing,
+        Gpu(#[allow(dead_code)] GpuError),
+    }
+    impl From<GpuError> for E {
+        fn from(e: GpuError) -> Self {
+            E::Gpu(e)
+        }
+    }
+    let g = gpu(LimitsPolicy::Max);
+    for session in [false, true] {
+        let s = session.then(|| g.upload_session(64, 1).unwrap());
+        assert!(matches!(g.buffer_with("bad", 16, |_, _| Err(E::Packing)), Err(E::Packing)));
+        let later = |offset: u64, _: gpu_core::WriteOnly<'_, [u8]>| if offset > 0 { Err(E::Packing) } else { Ok(()) };
+        assert!(matches!(g.buffer_with("bad", 4000, later), Err(E::Packing)) == session);
+        assert!(matches!(g.buffer_with_parts("bad", 4000, 4, later), Err(E::Packing)));
+        match g.buffer_with("huge", g.caps().limits.max_buffer_size + 4, |_, _| Ok::<(), E>(())) {
+            Err(E::Gpu(GpuError::TooLarge { limit: "max_buffer_size", .. })) => {}
+            other => panic!("expected TooLarge, got {other:?}"),
+        }
+        // The device (and the pool) still work.
+        let b = g.buffer_init("after", &[1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+        assert_eq!(g.read(b.all()).unwrap(), [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 0, 0]);
+        if let Some(s) = s {
+            s.finish().unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_pipeline_asked_for_by_many_threads_is_compiled_once() {
+    const K: KernelSource = KernelSource {
+        name: "test_compile_once",
+        wgsl: "override N: u32 = 1u;\n@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n\
+               @compute @workgroup_size(1) fn main() { out[0] = N; }",
+        entry: "main",
+        bindings: &[Binding::read_write(0, 0, "out")],
+        needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
+    };
+    let g = gpu(LimitsPolicy::Max);
+    let before = g.resource_stats();
+    let pipelines: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| g.pipeline(&K, &[("N", 7.0)]).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(pipelines.windows(2).all(|w| std::sync::Arc::ptr_eq(&w[0], &w[1])));
+    let stats = g.resource_stats().since(&before);
+    assert_eq!(stats.pipelines, 1);
+    assert_eq!(g.cache_sizes().0, 1);
+}

@@ -13,6 +13,7 @@
 
 use half::f16;
 
+use crate::packing::Packing;
 use crate::{KernelError, Result};
 
 /// Values per Q8_0 block.
@@ -230,29 +231,9 @@ pub struct MatrixBytes<'a> {
 /// The GPU layout of one or more matrices of the same format stacked by rows (the packed
 /// weight of a segmented projection, e.g. W_r|W_k|W_v or the four LoRA A matrices). The
 /// matrices may have different row lengths; for Q8_0 all quants come first, then all scales,
-/// in the same order.
+/// in the same order. [`Packing`] writes the same layout in place, a range at a time.
 pub fn pack_matrices(format: WeightFormat, matrices: &[MatrixBytes<'_>]) -> Result<Vec<u32>> {
-    for m in matrices {
-        format.check_row_len(m.k)?;
-        if m.bytes.len() != format.gguf_bytes(m.rows * m.k) {
-            return Err(shape_error("matrix byte length", m.bytes.len(), "does not match rows x K in this format"));
-        }
-    }
-    match format {
-        WeightFormat::F32 | WeightFormat::F16 => {
-            let bytes: Vec<u8> = matrices.iter().flat_map(|m| m.bytes.iter().copied()).collect();
-            Ok(pack_f16_bytes(&bytes)) // both are raw little-endian words
-        }
-        WeightFormat::Q8_0 => {
-            let (mut quants, mut scales) = (Vec::new(), Vec::new());
-            for m in matrices {
-                let (q, s) = split_q8_0(m.bytes)?;
-                quants.extend(q);
-                scales.extend(s);
-            }
-            Ok(pack_q8_parts(&quants, &scales))
-        }
-    }
+    Packing::new(format, matrices)?.to_words()
 }
 
 /// The GPU layout of one matrix.
@@ -279,18 +260,9 @@ pub fn row_blocks(format: WeightFormat, rows: usize, k: usize, max_binding: u64)
 
 /// The GPU layouts of consecutive row blocks of one matrix (`blocks` from [`row_blocks`]).
 pub fn pack_row_blocks(format: WeightFormat, bytes: &[u8], k: usize, blocks: &[usize]) -> Result<Vec<Vec<u32>>> {
-    let rows: usize = blocks.iter().sum();
-    if bytes.len() != format.gguf_bytes(rows * k) {
-        return Err(shape_error("matrix byte length", bytes.len(), "does not match rows x K in this format"));
-    }
-    let mut out = Vec::with_capacity(blocks.len());
-    let mut at = 0;
-    for &n in blocks {
-        let len = format.gguf_bytes(n * k);
-        out.push(pack_matrix(format, &bytes[at..at + len], n, k)?);
-        at += len;
-    }
-    Ok(out)
+    let rows = blocks.iter().sum();
+    let matrix = crate::packing::SourceMatrix { format, bytes, rows, k };
+    crate::packing::row_block_packings(format, matrix, blocks)?.iter().map(Packing::to_words).collect()
 }
 
 #[cfg(test)]

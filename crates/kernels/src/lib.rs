@@ -17,6 +17,7 @@ pub mod lora;
 pub mod matmul;
 pub mod matmul_coop;
 pub mod matvec;
+pub mod packing;
 pub mod projection;
 pub mod relu_sq;
 pub mod sample;

@@ -49,6 +49,9 @@ pub struct Loaded {
     pub file: ModelFile,
     pub model: Model,
     pub tokenizer: Tokenizer,
+    /// Seconds to read the tokenizer from the file.
+    pub tokenizer_secs: f64,
+    /// Seconds of `Model::load` (phases in `model.load_timings()`).
     pub load_secs: f64,
 }
 
@@ -69,19 +72,26 @@ pub fn load(device: &DeviceArgs, model_path: &FsPath, path: Option<Path>) -> Res
 
 /// Uploads an opened model file to `gpu` with `options` after checking that it fits.
 pub fn load_file(gpu: Arc<Gpu>, file: ModelFile, options: ModelOptions) -> Result<Loaded> {
+    load_file_with(gpu, file, &options)
+}
+
+/// [`load_file`] with borrowed model options.
+pub fn load_file_with(gpu: Arc<Gpu>, file: ModelFile, options: &ModelOptions) -> Result<Loaded> {
     check_fits(&gpu, &file)?;
+    let start = Instant::now();
     let tokenizer = Tokenizer::from_gguf(file.gguf())
         .with_context(|| format!("reading the tokenizer of {}", file.path().display()))?;
+    let tokenizer_secs = start.elapsed().as_secs_f64();
     let bar = progress::bytes_bar("loading");
     let start = Instant::now();
-    let model = Model::load(gpu.clone(), &file, &options, &mut |p| {
+    let model = Model::load(gpu.clone(), &file, options, &mut |p| {
         bar.set_length(p.total_bytes);
         bar.set_position(p.done_bytes);
     })
     .with_context(|| format!("loading {} onto {}", file.path().display(), gpu.caps().adapter_name))?;
     bar.finish_and_clear();
     let load_secs = start.elapsed().as_secs_f64();
-    Ok(Loaded { file, model, tokenizer, load_secs })
+    Ok(Loaded { file, model, tokenizer, tokenizer_secs, load_secs })
 }
 
 /// Refuses, before any upload, a model that cannot fit the device: a tensor the engine binds whole

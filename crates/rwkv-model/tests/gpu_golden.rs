@@ -27,7 +27,8 @@ fn load(gpu: Arc<Gpu>, file: &str, path: Path, max_chunk: usize) -> Model {
 
 fn load_coop(gpu: Arc<Gpu>, file: &str, max_chunk: usize, prefill_coop: PrefillCoop) -> Model {
     let file = ModelFile::open(golden::model(file)).unwrap();
-    let options = ModelOptions { path: Some(Path::Fused), max_chunk: Some(max_chunk), prefill_coop };
+    let options =
+        ModelOptions { path: Some(Path::Fused), max_chunk: Some(max_chunk), prefill_coop, ..ModelOptions::default() };
     Model::load(gpu, &file, &options, &mut |_| {}).unwrap()
 }
 

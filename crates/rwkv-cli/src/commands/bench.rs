@@ -63,6 +63,12 @@ pub struct Args {
     /// adapter; the report gives the chunk used).
     #[arg(long)]
     pub chunk: Option<usize>,
+    /// Only load the model (timed, with the load phases) and stop: no prefill or decode.
+    #[arg(long)]
+    pub load_only: bool,
+    /// Threads that pack and upload the weights (default: one per core).
+    #[arg(long)]
+    pub load_threads: Option<usize>,
 }
 
 fn parse_type(s: &str) -> Result<SynthType, String> {
@@ -101,6 +107,8 @@ struct ModelReport {
     file_bytes: u64,
     tensor_bytes: u64,
     types: Vec<String>,
+    /// Seconds to open (memory-map), parse and validate the file.
+    open_s: f64,
 }
 
 #[derive(Serialize, Clone, Copy)]
@@ -147,10 +155,60 @@ struct RunReport {
     path: String,
     limits: String,
     load_s: f64,
+    load: LoadReport,
     gpu_memory_bytes: u64,
-    /// The most tokens per prefill chunk (the model's capacity), and the chunk lengths the
-    /// prompt was cut into.
+    /// The most tokens per prefill chunk (the model's capacity).
     max_chunk: usize,
+    /// Absent with `--load-only`.
+    #[serde(flatten)]
+    speed: Option<Speed>,
+}
+
+/// The phases of the load (wall seconds) and what buffer and pipeline creation cost in it
+/// (thread-seconds summed over the loading threads).
+#[derive(Serialize)]
+struct LoadReport {
+    tokenizer_s: f64,
+    threads: usize,
+    weights_s: f64,
+    kernels_s: f64,
+    scratch_s: f64,
+    upload_wait_s: f64,
+    buffers: u64,
+    buffer_bytes: u64,
+    buffer_create_thread_s: f64,
+    buffer_fill_thread_s: f64,
+    buffer_finish_thread_s: f64,
+    pipelines: u64,
+    pipeline_thread_s: f64,
+}
+
+impl LoadReport {
+    fn of(loaded: &loading::Loaded) -> LoadReport {
+        let t = loaded.model.load_timings();
+        let r = &t.resources;
+        LoadReport {
+            tokenizer_s: loaded.tokenizer_secs,
+            threads: t.threads,
+            weights_s: t.weights_s,
+            kernels_s: t.kernels_s,
+            scratch_s: t.scratch_s,
+            upload_wait_s: t.upload_wait_s,
+            buffers: r.filled_buffers,
+            buffer_bytes: r.filled_bytes,
+            buffer_create_thread_s: r.create_s,
+            buffer_fill_thread_s: r.fill_s,
+            buffer_finish_thread_s: r.finish_s,
+            pipelines: r.pipelines,
+            pipeline_thread_s: r.pipeline_s,
+        }
+    }
+}
+
+/// What the timed rounds measure.
+#[derive(Serialize)]
+struct Speed {
+    /// The chunk lengths the prompt was cut into.
     prefill_chunks: Vec<usize>,
     prefill_tok_s: Spread,
     decode_tok_s: Spread,
@@ -301,9 +359,29 @@ fn bench_path(
     args: &Args,
     prefill_coop: PrefillCoop,
 ) -> Result<(RunReport, ModelFile)> {
-    let options = ModelOptions { path: Some(path), max_chunk: args.chunk, prefill_coop };
+    let options =
+        ModelOptions { path: Some(path), max_chunk: args.chunk, prefill_coop, load_threads: args.load_threads };
     let loaded = loading::load_file(gpu.clone(), file, options)?;
     let model = &loaded.model;
+    let state_bytes = model.new_state()?.bytes();
+    let report = RunReport {
+        path: match path {
+            Path::Fused => "fused",
+            Path::Plain => "plain",
+        }
+        .to_string(),
+        limits: gpu.caps().policy.name().to_string(),
+        load_s: loaded.load_secs,
+        load: LoadReport::of(&loaded),
+        gpu_memory_bytes: model.gpu_bytes() + state_bytes,
+        max_chunk: model.max_chunk(),
+        speed: if args.load_only { None } else { Some(measure(gpu, model, args)?) },
+    };
+    Ok((report, loaded.file))
+}
+
+/// The timed rounds, the quality hash and the per-kernel tables.
+fn measure(gpu: &Arc<Gpu>, model: &Model, args: &Args) -> Result<Speed> {
     let hp = model.hparams().clone();
     let prompt = bench_prompt(args.prompt_tokens, hp.vocab);
     let (mut prefill_rates, mut decode_rates, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
@@ -345,17 +423,7 @@ fn bench_path(
             Some(KernelTables { decode, prefill, prefill_tokens: chunk })
         }
     };
-    let state_bytes = model.new_state()?.bytes();
-    let report = RunReport {
-        path: match path {
-            Path::Fused => "fused",
-            Path::Plain => "plain",
-        }
-        .to_string(),
-        limits: gpu.caps().policy.name().to_string(),
-        load_s: loaded.load_secs,
-        gpu_memory_bytes: model.gpu_bytes() + state_bytes,
-        max_chunk: model.max_chunk(),
+    Ok(Speed {
         prefill_chunks: prefill_chunks(model, args.prompt_tokens),
         prefill_tok_s: Spread::of(prefill_rates),
         decode_tok_s: Spread::of(decode_rates),
@@ -364,8 +432,7 @@ fn bench_path(
         quality_hash: format!("{:016x}", fnv1a(&quality_tokens)),
         tokens_identical_across_repeats: hashes.windows(2).all(|w| w[0] == w[1]),
         kernel_times,
-    };
-    Ok((report, loaded.file))
+    })
 }
 
 pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
@@ -377,7 +444,9 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         (None, Some(spec)) => (synthetic_model(spec, args.file_type)?, true),
         _ => bail!("give --model FILE or --synthetic SIZE"),
     };
+    let start = Instant::now();
     let mut file = open_model_file(&model_path)?;
+    let open_s = start.elapsed().as_secs_f64();
     let gpu = Arc::new(device.open()?);
     let caps = gpu.caps();
     let hp = file.hparams().clone();
@@ -395,6 +464,7 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         file_bytes: file.gguf().file_len(),
         tensor_bytes: file.gguf().tensor_infos().iter().map(|t| t.size).sum(),
         types,
+        open_s,
     };
     let adapter = AdapterReport {
         name: caps.adapter_name.clone(),
@@ -478,42 +548,65 @@ fn print_report(r: &Report) {
             run.load_s,
             indicatif::HumanBytes(run.gpu_memory_bytes)
         );
-        let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
+        let l = &run.load;
         println!(
-            "  prefill  {}  (chunks {:?}, at most {} tokens each)",
-            s(&run.prefill_tok_s),
-            run.prefill_chunks,
-            run.max_chunk
+            "  load phases: open {:.2} s (once), tokenizer {:.2} s, weights {:.2} s on {} threads, pipelines {:.2} s, \
+             scratch {:.2} s, upload wait {:.2} s",
+            m.open_s, l.tokenizer_s, l.weights_s, l.threads, l.kernels_s, l.scratch_s, l.upload_wait_s
         );
-        println!("  decode   {}", s(&run.decode_tok_s));
-        for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
-            println!(
-                "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",
-                w.dispatches_per_token, w.dispatches_per_layer, w.passes_per_token, w.submissions_per_token
-            );
+        println!(
+            "  load work (thread-seconds): {} buffers ({}): create {:.2} s, fill {:.2} s, finish {:.2} s; \
+             {} pipelines compiled {:.2} s",
+            l.buffers,
+            indicatif::HumanBytes(l.buffer_bytes),
+            l.buffer_create_thread_s,
+            l.buffer_fill_thread_s,
+            l.buffer_finish_thread_s,
+            l.pipelines,
+            l.pipeline_thread_s
+        );
+        if let Some(speed) = &run.speed {
+            print_speed(speed, run.max_chunk);
         }
+    }
+}
+
+fn print_speed(run: &Speed, max_chunk: usize) {
+    let s = |x: &Spread| format!("median {:9.1}  min {:9.1}  max {:9.1} tok/s", x.median, x.min, x.max);
+    println!(
+        "  prefill  {}  (chunks {:?}, at most {} tokens each)",
+        s(&run.prefill_tok_s),
+        run.prefill_chunks,
+        max_chunk
+    );
+    println!("  decode   {}", s(&run.decode_tok_s));
+    for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
         println!(
-            "  quality hash {} (FNV-1a of the greedy tokens){}",
-            run.quality_hash,
-            if run.tokens_identical_across_repeats { "" } else { "; WARNING: tokens differed between repeats" }
+            "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",
+            w.dispatches_per_token, w.dispatches_per_layer, w.passes_per_token, w.submissions_per_token
         );
-        match &run.kernel_times {
-            None => println!("  (no per-kernel times: the adapter has no timestamps inside passes)"),
-            Some(k) => {
-                for (what, rows) in [
-                    ("one decode token", &k.decode),
-                    (&*format!("a prefill chunk of {} tokens", k.prefill_tokens), &k.prefill),
-                ] {
-                    println!("  GPU time per kernel, {what}:");
-                    for row in rows {
-                        println!(
-                            "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
-                            row.kernel,
-                            row.dispatches,
-                            row.total_us,
-                            row.share * 100.0
-                        );
-                    }
+    }
+    println!(
+        "  quality hash {} (FNV-1a of the greedy tokens){}",
+        run.quality_hash,
+        if run.tokens_identical_across_repeats { "" } else { "; WARNING: tokens differed between repeats" }
+    );
+    match &run.kernel_times {
+        None => println!("  (no per-kernel times: the adapter has no timestamps inside passes)"),
+        Some(k) => {
+            for (what, rows) in [
+                ("one decode token", &k.decode),
+                (&*format!("a prefill chunk of {} tokens", k.prefill_tokens), &k.prefill),
+            ] {
+                println!("  GPU time per kernel, {what}:");
+                for row in rows {
+                    println!(
+                        "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
+                        row.kernel,
+                        row.dispatches,
+                        row.total_us,
+                        row.share * 100.0
+                    );
                 }
             }
         }

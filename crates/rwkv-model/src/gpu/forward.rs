@@ -3,6 +3,7 @@
 
 use gpu_core::{BufferRange, Gpu, Recorder};
 use kernels::embedding::Embedding;
+use kernels::formats::WeightFormat;
 use kernels::layer_norm::LayerNorm;
 use kernels::ln_shift::LnShift;
 use kernels::sample::Sample;
@@ -30,7 +31,9 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    pub fn new(gpu: &Gpu, hp: &HParams, weights: &Weights) -> Result<Kernels, ModelError> {
+    /// `table_format`: the embedding table's ([`Weights::table_format`]); nothing else depends
+    /// on the weights, so this runs while they upload.
+    pub fn new(gpu: &Gpu, hp: &HParams, table_format: WeightFormat) -> Result<Kernels, ModelError> {
         let (c, eps) = (hp.n_embd as u32, hp.ln_eps);
         let shape = |first_layer| TimeMixShape { heads: hp.n_head as u32, head_size: hp.head_size as u32, first_layer };
         let ranks = |first_layer: bool| LoraRanks {
@@ -40,7 +43,7 @@ impl Kernels {
             g: hp.d_g as u32,
         };
         Ok(Kernels {
-            embedding: Embedding::new(gpu, weights.table_format, hp.vocab as u32, c, eps)?,
+            embedding: Embedding::new(gpu, table_format, hp.vocab as u32, c, eps)?,
             layer_norm: LayerNorm::new(gpu, c, eps)?,
             ln_shift_att: LnShift::new(gpu, c, 6, eps)?,
             ln_shift_ffn: LnShift::new(gpu, c, 1, eps)?,

@@ -13,10 +13,12 @@ use kernels::formats::{self, WeightFormat};
 use kernels::matmul::Matmul;
 use kernels::matmul_coop::{CoopPrecision, MatmulCoop};
 use kernels::matvec::{Matvec, Prologue, PrologueMatvec};
+use kernels::packing::{self, Packing, SourceMatrix};
 use kernels::projection::{Activation, Projection, Segment};
 
 use std::borrow::Cow;
 
+use crate::gpu::upload::upload_packed;
 use crate::{ModelError, TensorRef};
 
 /// Fewest tokens for which prefill uses the tensor-core kernel: it computes 128 tokens per
@@ -56,7 +58,11 @@ impl PrefillCoop {
 /// with its outputs.
 pub struct Part<'a> {
     pub name: String,
+    /// The format on the GPU.
     pub format: WeightFormat,
+    /// The format of `bytes`: the file's, which differs from `format` where the part is widened
+    /// to F32 (done while packing).
+    pub stored: WeightFormat,
     pub bytes: Cow<'a, [u8]>,
     pub rows: usize,
     pub k: usize,
@@ -76,6 +82,7 @@ impl<'a> Part<'a> {
         Ok(Part {
             name: t.name.to_string(),
             format,
+            stored: format,
             bytes: Cow::Borrowed(t.bytes),
             rows,
             k,
@@ -90,13 +97,14 @@ impl<'a> Part<'a> {
         Part::of(t)?.widened()
     }
 
-    /// This part in F32 (lossless for F16 and Q8_0).
+    /// This part in F32 (lossless for F16 and Q8_0; widened while packing).
     pub fn widened(self) -> Result<Part<'a>, ModelError> {
-        if self.format == WeightFormat::F32 {
-            return Ok(self);
-        }
-        let values = formats::dequantize(self.format, &self.bytes)?;
-        Ok(Part { format: WeightFormat::F32, bytes: Cow::Owned(bytemuck::cast_slice(&values).to_vec()), ..self })
+        Ok(Part { format: WeightFormat::F32, ..self })
+    }
+
+    /// The matrix as stored, for packing.
+    fn source(&self) -> SourceMatrix<'_> {
+        SourceMatrix { format: self.stored, bytes: &self.bytes, rows: self.rows, k: self.k }
     }
 
     pub fn input_at(mut self, x_offset: u32) -> Self {
@@ -126,6 +134,43 @@ struct Unit {
     y_row: u32,
 }
 
+impl Unit {
+    /// Uploads a unit's weights (`upload`, on this thread) while its kernels are created on
+    /// others, so that pipelines the device has not compiled yet compile alongside the packing
+    /// and each other (a load's first compilations are its critical path). A device that cannot
+    /// run the prologue variant (workgroup memory) keeps the separate kernel. `coop`: whether
+    /// prefill may use the tensor-core kernel.
+    fn new(
+        gpu: &Gpu,
+        spec: &Projection,
+        prologue: Option<Prologue>,
+        coop: PrefillCoop,
+        y_row: u32,
+        upload: impl FnOnce() -> Result<Vec<GpuBuffer>, ModelError>,
+    ) -> Result<Unit, ModelError> {
+        std::thread::scope(|s| {
+            let decode = s.spawn(|| Matvec::new(gpu, spec));
+            let decode_prologue = s.spawn(|| prologue.and_then(|p| PrologueMatvec::new(gpu, spec, p).ok()));
+            let prefill = s.spawn(|| Matmul::new(gpu, spec));
+            let prefill_coop = s.spawn(|| coop.kernel(gpu, spec));
+            let weights = upload()?;
+            Ok(Unit {
+                weights,
+                decode: joined(decode)?,
+                decode_prologue: joined(decode_prologue),
+                prefill: joined(prefill)?,
+                prefill_coop: joined(prefill_coop)?,
+                y_row,
+            })
+        })
+    }
+}
+
+/// The result of a scoped thread (its panic goes on).
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
 /// A linear layer ready to record.
 pub struct Linear {
     units: Vec<Unit>,
@@ -144,10 +189,8 @@ impl Linear {
         prologue: Option<Prologue>,
         coop: PrefillCoop,
     ) -> Result<Linear, ModelError> {
-        // A device that cannot run the prologue (workgroup memory) keeps the separate kernel.
-        let with_prologue = |spec: &Projection, first: bool| {
-            prologue.and_then(|p| PrologueMatvec::new(gpu, spec, p.write_shift(p.write_shift && first)).ok())
-        };
+        // Only the first unit writes the shift state.
+        let prologue_of = |first: bool| prologue.map(|p| p.write_shift(p.write_shift && first));
         let max_binding = gpu.caps().limits.max_storage_buffer_binding_size;
         let formats: Vec<WeightFormat> = parts.iter().map(|p| p.format).collect();
         let same = formats.iter().all(|f| *f == formats[0]);
@@ -158,23 +201,15 @@ impl Linear {
         };
         // One packed, segmented dispatch where possible.
         if same && parts.len() > 1 {
-            let mats: Vec<formats::MatrixBytes<'_>> =
-                parts.iter().map(|p| formats::MatrixBytes { bytes: &p.bytes, rows: p.rows, k: p.k }).collect();
-            let words = formats::pack_matrices(formats[0], &mats)?;
-            if (words.len() as u64) * 4 <= max_binding {
+            let sources: Vec<SourceMatrix<'_>> = parts.iter().map(Part::source).collect();
+            let packing = Packing::from_sources(formats[0], &sources)?;
+            if packing.bytes() <= max_binding {
                 let mut spec = Projection::segmented(formats[0], parts.iter().map(segment).collect());
                 spec.residual = residual;
-                let buf = gpu.buffer_from(label, &words)?;
-                return Ok(Linear {
-                    units: vec![Unit {
-                        weights: vec![buf],
-                        decode: Matvec::new(gpu, &spec)?,
-                        decode_prologue: with_prologue(&spec, true),
-                        prefill: Matmul::new(gpu, &spec)?,
-                        prefill_coop: coop.kernel(gpu, &spec)?,
-                        y_row: 0,
-                    }],
-                });
+                let unit = Unit::new(gpu, &spec, prologue_of(true), coop, 0, || {
+                    Ok(vec![upload_packed(gpu, label, &packing)?])
+                })?;
+                return Ok(Linear { units: vec![unit] });
             }
         }
         // One unit per matrix, each split into row blocks where needed.
@@ -183,25 +218,20 @@ impl Linear {
         for (p, &format) in parts.iter().zip(&formats) {
             let (rows, k) = (p.rows, p.k);
             let blocks = formats::row_blocks(format, rows, k, max_binding)?;
-            let packed = formats::pack_row_blocks(format, &p.bytes, k, &blocks)?;
-            let weights = packed
-                .iter()
-                .enumerate()
-                .map(|(i, w)| gpu.buffer_from(&format!("{label}/{}[{i}]", p.name), w))
-                .collect::<Result<Vec<_>, _>>()?;
+            let packed = packing::row_block_packings(format, p.source(), &blocks)?;
+            let upload = || {
+                packed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| upload_packed(gpu, &format!("{label}/{}[{i}]", p.name), w))
+                    .collect::<Result<Vec<_>, _>>()
+            };
             let mut spec = Projection::segmented(format, vec![segment(p)]);
             spec.residual = residual;
             if blocks.len() > 1 {
                 spec = spec.split(blocks.iter().map(|&b| b as u32).collect());
             }
-            units.push(Unit {
-                weights,
-                decode: Matvec::new(gpu, &spec)?,
-                decode_prologue: with_prologue(&spec, units.is_empty()),
-                prefill: Matmul::new(gpu, &spec)?,
-                prefill_coop: coop.kernel(gpu, &spec)?,
-                y_row,
-            });
+            units.push(Unit::new(gpu, &spec, prologue_of(units.is_empty()), coop, y_row, upload)?);
             y_row += rows as u32;
         }
         Ok(Linear { units })

@@ -8,11 +8,14 @@
 mod chunk;
 mod forward;
 mod generator;
+mod jobs;
 mod linear;
 mod model;
 mod scratch;
 mod state;
 mod stats;
+mod timings;
+mod upload;
 mod weights;
 
 pub use chunk::{chunk_capacity, chunk_len};
@@ -21,6 +24,7 @@ pub use linear::{PrefillCoop, COOP_MIN_TOKENS};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
 pub use stats::ForwardCounters;
+pub use timings::LoadTimings;
 pub use weights::LoadProgress;
 
 /// The shape of the recurrent state.

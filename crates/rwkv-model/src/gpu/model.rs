@@ -1,6 +1,7 @@
 //! [`Model`]: load an RWKV-7 GGUF onto the GPU and run it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use gpu_core::{Gpu, KernelTime, Timer};
 
@@ -10,9 +11,18 @@ use crate::gpu::linear::PrefillCoop;
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
 use crate::gpu::stats::{Counters, ForwardCounters};
+use crate::gpu::timings::LoadTimings;
+use crate::gpu::upload::{available_threads, load_session};
 use crate::gpu::weights::{LoadProgress, Weights};
 use crate::gpu::Dims;
 use crate::{HParams, ModelError, ModelFile};
+
+/// `f()` and the seconds it took.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let t = f();
+    (t, start.elapsed().as_secs_f64())
+}
 
 /// Which implementation of the layer runs (the same math either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,11 +44,13 @@ pub struct ModelOptions {
     pub max_chunk: Option<usize>,
     /// Whether prefill may use tensor cores (cooperative matrices) where the device has them.
     pub prefill_coop: PrefillCoop,
+    /// Threads that pack and upload the weights; `None`: one per core.
+    pub load_threads: Option<usize>,
 }
 
 impl Default for ModelOptions {
     fn default() -> Self {
-        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Off }
+        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Off, load_threads: None }
     }
 }
 
@@ -60,6 +72,7 @@ pub struct Model {
     pub(crate) scratch: Scratch,
     path: Path,
     counters: Counters,
+    load_timings: LoadTimings,
 }
 
 impl Model {
@@ -82,12 +95,40 @@ impl Model {
                 ),
             });
         }
-        let weights = Weights::upload(&gpu, file, options.prefill_coop, progress)?;
-        let kernels = Kernels::new(&gpu, &hp, &weights)?;
+        let start = Instant::now();
+        let resources = gpu.resource_stats();
+        let threads = options.load_threads.unwrap_or_else(available_threads).max(1);
+        let session = load_session(&gpu, threads)?;
+        let table_format = Weights::table_format(file)?;
+        // The model-wide pipelines compile on their own thread while the weights upload.
+        let ((weights, weights_s), (kernels, kernels_s)) = std::thread::scope(|s| {
+            let kernels = s.spawn(|| timed(|| Kernels::new(&gpu, &hp, table_format)));
+            let weights = timed(|| Weights::upload(&gpu, file, threads, options.prefill_coop, progress));
+            (weights, kernels.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        });
+        let (weights, kernels) = (weights?, kernels?);
         let capacity = chunk::chunk_capacity(gpu.caps(), &hp, options.max_chunk);
-        let scratch = Scratch::new(&gpu, &hp, capacity)?;
+        let (scratch, scratch_s) = timed(|| Scratch::new(&gpu, &hp, capacity));
+        let scratch = scratch?;
+        let waiting = Instant::now();
+        session.finish()?;
+        gpu.flush_uploads(true)?;
+        let load_timings = LoadTimings {
+            threads,
+            weights_s,
+            kernels_s,
+            scratch_s,
+            upload_wait_s: waiting.elapsed().as_secs_f64(),
+            total_s: start.elapsed().as_secs_f64(),
+            resources: gpu.resource_stats().since(&resources),
+        };
         let path = options.path.unwrap_or(Path::Fused);
-        Ok(Model { gpu, hp, weights, kernels, scratch, path, counters: Counters::default() })
+        Ok(Model { gpu, hp, weights, kernels, scratch, path, counters: Counters::default(), load_timings })
+    }
+
+    /// Where [`Model::load`] spent its time.
+    pub fn load_timings(&self) -> LoadTimings {
+        self.load_timings
     }
 
     pub fn gpu(&self) -> &Arc<Gpu> {

@@ -4,10 +4,13 @@ use gpu_core::{BufferRange, Gpu, GpuBuffer};
 
 use kernels::formats::{self, WeightFormat};
 use kernels::matvec::Prologue;
+use kernels::packing::Packing;
 use kernels::projection::Activation;
 use kernels::time_mix::{transpose_lora_b, LoraRanks};
 
+use crate::gpu::jobs::run_jobs;
 use crate::gpu::linear::{Linear, Part, PrefillCoop};
+use crate::gpu::upload::upload_packed;
 use crate::tensors::blk;
 use crate::{HParams, ModelError, ModelFile};
 
@@ -77,12 +80,19 @@ impl LayerWeights {
 
 /// Every weight of the model.
 pub struct Weights {
+    /// The embedding table, in [`Weights::table_format`].
     pub table: GpuBuffer,
-    pub table_format: WeightFormat,
     /// [ln0 weight, ln0 bias, ln_out weight, ln_out bias], each C floats.
     pub norms: GpuBuffer,
     pub layers: Vec<LayerWeights>,
     pub head: Linear,
+}
+
+/// What one upload job made.
+enum Uploaded {
+    Buffer(GpuBuffer),
+    Layer(Box<LayerWeights>),
+    Linear(Linear),
 }
 
 /// What the loader reports while it uploads.
@@ -120,48 +130,99 @@ impl Weights {
         self.table.size() + self.norms.size() + self.head.bytes() + layers
     }
 
+    /// Packs and uploads every weight, on up to `threads` threads (the embedding table, the
+    /// norms, each layer and the head are independent jobs), reporting progress on this thread.
+    /// `coop`: whether prefill may use tensor cores.
     pub fn upload(
         gpu: &Gpu,
         file: &ModelFile,
+        threads: usize,
         coop: PrefillCoop,
         progress: &mut dyn FnMut(LoadProgress),
     ) -> Result<Weights, ModelError> {
         let hp = file.hparams();
         let c = hp.n_embd;
-        let total_bytes: u64 = file.gguf().tensor_infos().iter().map(|t| t.size).sum();
+        let emb = file.tensor("token_embd.weight")?;
+        let table_format = Self::table_format(file)?;
+        file.gguf().prefetch();
+
+        // Jobs in the order a serial load takes them (which decides the error reported first).
+        let (table_job, norms_job, head_job) = (0, 1, hp.n_layer + 2);
+        let layer_job = |l: usize| l + 2;
+        let job_bytes = Self::job_bytes(file, hp.n_layer);
+        let total_bytes: u64 = job_bytes.iter().sum();
+        // The two largest first, then the layers.
+        let mut order = vec![table_job, head_job, norms_job];
+        order.extend((0..hp.n_layer).map(layer_job));
+
         let mut done_bytes = 0u64;
-        let mut tick = |name: &str| {
-            if let Ok(t) = file.tensor(name) {
-                done_bytes += t.bytes.len() as u64;
-            }
+        let mut finished = |job: usize| {
+            done_bytes += job_bytes[job];
             progress(LoadProgress { done_bytes, total_bytes });
         };
+        let run = |job: usize| -> Result<Uploaded, ModelError> {
+            Ok(match job {
+                j if j == table_job => {
+                    let matrix = formats::MatrixBytes { bytes: emb.bytes, rows: hp.vocab, k: c };
+                    Uploaded::Buffer(upload_packed(gpu, "token_embd", &Packing::new(table_format, &[matrix])?)?)
+                }
+                j if j == norms_job => {
+                    let mut norms = Vec::with_capacity(4 * c);
+                    for name in
+                        ["token_embd_norm.weight", "token_embd_norm.bias", "output_norm.weight", "output_norm.bias"]
+                    {
+                        norms.extend(vector(file, name, c)?);
+                    }
+                    Uploaded::Buffer(gpu.buffer_from("norms", &norms)?)
+                }
+                j if j == head_job => Uploaded::Linear(Linear::new(
+                    gpu,
+                    "output",
+                    &[Part::of(file.tensor("output.weight")?)?],
+                    false,
+                    None,
+                    coop,
+                )?),
+                j => Uploaded::Layer(Box::new(Self::layer(gpu, file, hp, j - layer_job(0), coop)?)),
+            })
+        };
+        let mut uploaded = run_jobs(hp.n_layer + 3, &order, threads, run, &mut finished)?.into_iter();
+        let mut next = || uploaded.next().expect("one result per job");
+        let (Uploaded::Buffer(table), Uploaded::Buffer(norms)) = (next(), next()) else {
+            unreachable!("jobs 0 and 1 make buffers")
+        };
+        let layers = (0..hp.n_layer)
+            .map(|_| match next() {
+                Uploaded::Layer(layer) => *layer,
+                _ => unreachable!("jobs 2.. make layers"),
+            })
+            .collect();
+        let Uploaded::Linear(head) = next() else { unreachable!("the last job makes the head") };
+        Ok(Weights { table, norms, layers, head })
+    }
 
+    /// The format the embedding table keeps on the GPU (the file's).
+    pub fn table_format(file: &ModelFile) -> Result<WeightFormat, ModelError> {
         let emb = file.tensor("token_embd.weight")?;
-        let emb_format = WeightFormat::from_ggml_type(emb.dtype.id()).ok_or_else(|| ModelError::Unsupported {
-            what: format!("token_embd.weight of type {}", emb.dtype.name()),
-        })?;
-        let table_format = emb_format;
-        let table = gpu.buffer_from("token_embd", &formats::pack_matrix(emb_format, emb.bytes, hp.vocab, c)?)?;
-        tick("token_embd.weight");
+        WeightFormat::from_ggml_type(emb.dtype.id())
+            .ok_or_else(|| ModelError::Unsupported { what: format!("token_embd.weight of type {}", emb.dtype.name()) })
+    }
 
-        let mut norms = Vec::with_capacity(4 * c);
-        for name in ["token_embd_norm.weight", "token_embd_norm.bias", "output_norm.weight", "output_norm.bias"] {
-            norms.extend(vector(file, name, c)?);
-            tick(name);
+    /// Bytes of the file's tensors each upload job reads: the table, the norms, each layer, the
+    /// head (for progress).
+    fn job_bytes(file: &ModelFile, n_layer: usize) -> Vec<u64> {
+        let mut bytes = vec![0u64; n_layer + 3];
+        for t in file.gguf().tensor_infos() {
+            let layer = t.name.strip_prefix("blk.").and_then(|rest| rest.split('.').next()?.parse::<usize>().ok());
+            let job = match (t.name.as_str(), layer) {
+                ("token_embd.weight", _) => 0,
+                ("output.weight", _) => n_layer + 2,
+                (_, Some(l)) if l < n_layer => l + 2,
+                _ => 1,
+            };
+            bytes[job] += t.size;
         }
-        let norms = gpu.buffer_from("norms", &norms)?;
-
-        let mut layers = Vec::with_capacity(hp.n_layer);
-        for l in 0..hp.n_layer {
-            layers.push(Self::layer(gpu, file, hp, l, coop)?);
-            for t in file.gguf().tensor_infos().iter().filter(|t| t.name.starts_with(&format!("blk.{l}."))) {
-                tick(&t.name);
-            }
-        }
-        let head = Linear::new(gpu, "output", &[Part::of(file.tensor("output.weight")?)?], false, None, coop)?;
-        tick("output.weight");
-        Ok(Weights { table, table_format, norms, layers, head })
+        bytes
     }
 
     fn layer(
@@ -231,10 +292,11 @@ impl Weights {
         }
         stage2.push(Part::f32_of(t("time_mix_g2.weight")?)?.input_at(at));
         let lora2 = Linear::new(gpu, &format!("blk.{l}.lora2"), &stage2, false, None, coop)?;
-        let row_major: Vec<f32> = stage2
-            .iter()
-            .flat_map(|p| p.bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-            .collect();
+        // The parts keep the file's bytes (widened while packing): widen them here too.
+        let mut row_major: Vec<f32> = Vec::with_capacity(c * (hp.d_w + hp.d_a + hp.d_v + hp.d_g));
+        for p in &stage2 {
+            row_major.extend(formats::dequantize(p.stored, &p.bytes)?);
+        }
         let ranks = LoraRanks { w: dw, a: da, v: if value { dv } else { 0 }, g: hp.d_g as u32 };
         let lora_bt = gpu.buffer_from(&format!("blk.{l}.lora_bt"), &transpose_lora_b(c, ranks, &row_major)?)?;
 

@@ -1,0 +1,156 @@
+//! The in-place packer against the independent whole-matrix packers of `formats`
+//! (`pack_f16_bytes`, `repack_q8_0`, `pack_f32` of `dequantize`).
+
+use gpu_core::WriteOnly;
+
+use super::{row_block_packings, Packing, SourceMatrix};
+use crate::formats::{dequantize, encode, pack_f16_bytes, pack_f32, repack_q8_0, row_blocks, WeightFormat, Q8_0_BLOCK};
+use crate::testing::Rng;
+
+/// Random matrices: (format, rows, k, GGUF bytes). Row lengths and counts include 1 and odd
+/// values (F16 stacks whose byte lengths are not multiples of 4).
+fn random_stack(rng: &mut Rng, stored: &[WeightFormat]) -> Vec<(WeightFormat, usize, usize, Vec<u8>)> {
+    stored
+        .iter()
+        .map(|&format| {
+            let rows = 1 + (rng.next_u64() % 9) as usize;
+            let k = match format {
+                WeightFormat::Q8_0 => Q8_0_BLOCK * (1 + (rng.next_u64() % 4) as usize),
+                _ => 1 + (rng.next_u64() % 70) as usize,
+            };
+            let values = rng.vec(rows * k, 1.5);
+            (format, rows, k, encode(format, &values).unwrap())
+        })
+        .collect()
+}
+
+fn sources(stack: &[(WeightFormat, usize, usize, Vec<u8>)]) -> Vec<SourceMatrix<'_>> {
+    stack.iter().map(|(format, rows, k, bytes)| SourceMatrix { format: *format, bytes, rows: *rows, k: *k }).collect()
+}
+
+/// The layout the independent packers give for the stack, packed as `format`.
+fn expected_words(format: WeightFormat, stack: &[(WeightFormat, usize, usize, Vec<u8>)]) -> Vec<u32> {
+    let concat: Vec<u8> = stack.iter().flat_map(|s| s.3.iter().copied()).collect();
+    match format {
+        WeightFormat::F16 => pack_f16_bytes(&concat),
+        WeightFormat::Q8_0 => repack_q8_0(&concat, concat.len() / 34, 32).unwrap(),
+        WeightFormat::F32 => {
+            let values: Vec<f32> = stack.iter().flat_map(|(f, _, _, b)| dequantize(*f, b).unwrap()).collect();
+            pack_f32(&values)
+        }
+    }
+}
+
+/// Writes `words` through `write_words` in pieces cut at random points.
+fn pieces(p: &Packing<'_>, rng: &mut Rng) -> Vec<u32> {
+    let mut out = vec![0xdead_beef; p.words()];
+    let mut at = 0;
+    while at < out.len() {
+        let n = (1 + rng.next_u64() as usize % 23).min(out.len() - at);
+        p.write_words(at, &mut out[at..at + n]).unwrap();
+        at += n;
+    }
+    out
+}
+
+#[test]
+fn every_range_matches_the_whole_matrix_packers() {
+    let mut rng = Rng::new(11);
+    for case in 0..60 {
+        let format = WeightFormat::ALL[case % 3];
+        let count = 1 + case % 4;
+        let stack = random_stack(&mut rng, &vec![format; count]);
+        let packing = Packing::from_sources(format, &sources(&stack)).unwrap();
+        let expected = expected_words(format, &stack);
+        assert_eq!(packing.words(), expected.len(), "case {case}");
+        assert_eq!(packing.to_words().unwrap(), expected, "case {case} {format:?}");
+        assert_eq!(pieces(&packing, &mut rng), expected, "case {case} {format:?} in pieces");
+    }
+}
+
+#[test]
+fn f32_layouts_widen_mixed_formats_exactly() {
+    let mut rng = Rng::new(12);
+    for case in 0..30 {
+        let stored: Vec<WeightFormat> =
+            (0..1 + case % 4).map(|_| WeightFormat::ALL[rng.next_u64() as usize % 3]).collect();
+        let stack = random_stack(&mut rng, &stored);
+        let packing = Packing::from_sources(WeightFormat::F32, &sources(&stack)).unwrap();
+        let expected = expected_words(WeightFormat::F32, &stack);
+        assert_eq!(packing.to_words().unwrap(), expected, "case {case} {stored:?}");
+        assert_eq!(pieces(&packing, &mut rng), expected, "case {case} {stored:?} in pieces");
+    }
+}
+
+#[test]
+fn mapped_memory_is_written_in_chunks_from_any_offset() {
+    // Larger than one 64 KiB chunk, with several matrices: a Q8_0 stack of 3 x 2048 x 96.
+    // Then an F32 layout widened from all three formats.
+    let mut rng = Rng::new(13);
+    let cases = WeightFormat::ALL.map(|f| (f, [f; 3])).into_iter().chain([(WeightFormat::F32, WeightFormat::ALL)]);
+    for (format, stored) in cases {
+        let stack: Vec<_> = stored
+            .iter()
+            .map(|&s| {
+                let k = if s == WeightFormat::Q8_0 { 96 } else { 97 };
+                (s, 2048, k, encode(s, &rng.vec(2048 * k, 1.0)).unwrap())
+            })
+            .collect();
+        let packing = Packing::from_sources(format, &sources(&stack)).unwrap();
+        let expected: Vec<u8> = bytemuck::cast_slice(&expected_words(format, &stack)).to_vec();
+        assert!(expected.len() > 4 * super::CHUNK_WORDS, "{format:?}");
+        let mut mapped = vec![0xaau8; expected.len()];
+        // Three pieces, as threads filling one buffer would write them.
+        let cuts = [0, 4 * 12_345, 4 * 70_001, expected.len()];
+        for w in cuts.windows(2) {
+            packing.write_to(w[0] as u64, WriteOnly::from_mut(&mut mapped[w[0]..w[1]])).unwrap();
+        }
+        assert!(mapped == expected, "{format:?} from {stored:?}");
+    }
+}
+
+#[test]
+fn row_blocks_pack_as_separate_layouts() {
+    let mut rng = Rng::new(14);
+    for format in WeightFormat::ALL {
+        let (rows, k) = (1000, 96);
+        let bytes = encode(format, &rng.vec(rows * k, 1.0)).unwrap();
+        let blocks = row_blocks(format, rows, k, 40_000).unwrap();
+        let matrix = SourceMatrix { format, bytes: &bytes, rows, k };
+        let packings = row_block_packings(format, matrix, &blocks).unwrap();
+        let widened = row_block_packings(WeightFormat::F32, matrix, &blocks).unwrap();
+        let mut at = 0;
+        for ((p, w), &n) in packings.iter().zip(&widened).zip(&blocks) {
+            let block = (format, n, k, bytes[at..at + format.gguf_bytes(n * k)].to_vec());
+            assert_eq!(p.to_words().unwrap(), expected_words(format, std::slice::from_ref(&block)));
+            assert_eq!(w.to_words().unwrap(), expected_words(WeightFormat::F32, &[block]));
+            assert!(p.bytes() <= 40_000);
+            at += format.gguf_bytes(n * k);
+        }
+        assert!(row_block_packings(format, matrix, &blocks[1..]).is_err());
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let q = encode(WeightFormat::Q8_0, &[0.5; 64]).unwrap();
+    let h = encode(WeightFormat::F16, &[0.5; 64]).unwrap();
+    let src = |format, bytes, rows, k| SourceMatrix { format, bytes, rows, k };
+    // Only F32 layouts convert.
+    assert!(Packing::from_sources(WeightFormat::F16, &[src(WeightFormat::Q8_0, &q, 2, 32)]).is_err());
+    assert!(Packing::from_sources(WeightFormat::F32, &[src(WeightFormat::Q8_0, &q, 2, 32)]).is_ok());
+    // Byte lengths and row lengths are checked against the stored format.
+    assert!(Packing::from_sources(WeightFormat::F32, &[src(WeightFormat::F16, &h, 3, 32)]).is_err());
+    assert!(Packing::from_sources(WeightFormat::Q8_0, &[src(WeightFormat::Q8_0, &q, 4, 16)]).is_err());
+    assert!(Packing::from_sources(WeightFormat::F16, &[src(WeightFormat::F16, &h, 64, 0)]).is_err());
+    assert!(row_block_packings(WeightFormat::F16, src(WeightFormat::F16, &h, 3, 32), &[1, 2]).is_err());
+    // Ranges past the end and unaligned offsets.
+    let p = Packing::from_sources(WeightFormat::Q8_0, &[src(WeightFormat::Q8_0, &q, 2, 32)]).unwrap();
+    assert_eq!(p.words(), 20);
+    assert!(p.write_words(18, &mut [0; 3]).is_err());
+    assert!(p.write_words(17, &mut [0; 3]).is_ok());
+    let mut bytes = [0u8; 8];
+    assert!(p.write_to(2, WriteOnly::from_mut(&mut bytes[..])).is_err());
+    assert!(p.write_to(4, WriteOnly::from_mut(&mut bytes[..6])).is_err());
+    assert!(p.write_to(76, WriteOnly::from_mut(&mut bytes[..])).is_err());
+}
