@@ -23,7 +23,7 @@ pub enum Path {
     Plain,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ModelOptions {
     /// `None`: pick from the adapter (fused everywhere at present).
     pub path: Option<Path>,
@@ -31,12 +31,6 @@ pub struct ModelOptions {
     /// picks its chunk capacity from the adapter and the model's widths (see
     /// [`Model::max_chunk`]) and never exceeds this.
     pub max_chunk: Option<usize>,
-}
-
-impl Default for ModelOptions {
-    fn default() -> Self {
-        ModelOptions { path: None, max_chunk: None }
-    }
 }
 
 /// Which logits a forward call returns.
