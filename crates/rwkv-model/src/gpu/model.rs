@@ -27,9 +27,9 @@ pub enum Path {
 pub struct ModelOptions {
     /// `None`: pick from the adapter (fused everywhere at present).
     pub path: Option<Path>,
-    /// The most tokens the caller allows in one prefill chunk; `None`: automatic. The model
-    /// picks its chunk capacity from the adapter and the model's widths (see
-    /// [`Model::max_chunk`]) and never exceeds this.
+    /// The most tokens the caller allows in one prefill chunk; `None`: automatic (the model
+    /// picks its chunk capacity from the adapter and the model's widths, see
+    /// [`Model::max_chunk`]). The adapter's binding limits cap either.
     pub max_chunk: Option<usize>,
 }
 
