@@ -59,8 +59,8 @@ pub struct Args {
     /// Print one JSON object (fields in docs/bench.md) instead of the report.
     #[arg(long)]
     pub json: bool,
-    /// The most prompt tokens per prefill chunk (default: the model's automatic choice for the
-    /// adapter; the report gives the chunk used).
+    /// The most prompt tokens per prefill chunk, instead of the model's automatic choice for the
+    /// adapter (the binding limits still cap it; the report gives the chunks used).
     #[arg(long)]
     pub chunk: Option<usize>,
     /// Only load the model (timed, with the load phases) and stop: no prefill or decode.

@@ -25,9 +25,9 @@ pub(crate) fn scratch_floats_per_token(hp: &HParams) -> u64 {
     1 + 17 * hp.n_embd as u64 + (hp.d_w + hp.d_a + hp.d_v + hp.d_g) as u64 + hp.ffn as u64
 }
 
-/// The most tokens one chunk holds on this adapter: the device type's target, capped by the
-/// scratch memory budget, by the largest single binding (xs [6, T, C], lora [4, T, C] and
-/// ffn [T, F] are bound whole) and by `allowed` (the caller's maximum, `None` for no cap).
+/// The most tokens one chunk holds on this adapter. Automatic (`allowed` = `None`): the device
+/// type's target, capped by a scratch memory budget. `Some(n)`: n tokens. Either way capped by
+/// the largest single binding (xs [6, T, C], lora [4, T, C] and ffn [T, F] are bound whole).
 pub fn chunk_capacity(caps: &Capabilities, hp: &HParams, allowed: Option<usize>) -> usize {
     let (target, budget) = match caps.device_type {
         DeviceType::DiscreteGpu => (DISCRETE_TOKENS, DISCRETE_SCRATCH_BYTES),
@@ -38,11 +38,17 @@ pub fn chunk_capacity(caps: &Capabilities, hp: &HParams, allowed: Option<usize>)
     let widest = (6 * hp.n_embd).max(hp.ffn).max(1) as u64 * 4;
     let by_binding = (binding / widest).saturating_sub(1);
     let by_budget = budget / (scratch_floats_per_token(hp) * 4);
-    let mut cap = (target as u64).min(by_binding).min(by_budget) as usize;
-    if cap >= GRANULE {
-        cap -= cap % GRANULE;
-    }
-    let cap = allowed.map_or(cap, |a| a.min(cap));
+    let cap = match allowed {
+        Some(a) => (a as u64).min(by_binding) as usize,
+        None => {
+            let auto = (target as u64).min(by_binding).min(by_budget) as usize;
+            if auto >= GRANULE {
+                auto - auto % GRANULE
+            } else {
+                auto
+            }
+        }
+    };
     cap.max(1)
 }
 

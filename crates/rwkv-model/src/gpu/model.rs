@@ -34,24 +34,18 @@ pub enum Path {
     Plain,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct ModelOptions {
     /// `None`: pick from the adapter (fused everywhere at present).
     pub path: Option<Path>,
-    /// The most tokens the caller allows in one prefill chunk; `None`: automatic. The model
-    /// picks its chunk capacity from the adapter and the model's widths (see
-    /// [`Model::max_chunk`]) and never exceeds this.
+    /// The most tokens the caller allows in one prefill chunk; `None`: automatic (the model
+    /// picks its chunk capacity from the adapter and the model's widths, see
+    /// [`Model::max_chunk`]). The adapter's binding limits cap either.
     pub max_chunk: Option<usize>,
     /// Whether prefill may use tensor cores (cooperative matrices) where the device has them.
     pub prefill_coop: PrefillCoop,
     /// Threads that pack and upload the weights; `None`: one per core.
     pub load_threads: Option<usize>,
-}
-
-impl Default for ModelOptions {
-    fn default() -> Self {
-        ModelOptions { path: None, max_chunk: None, prefill_coop: PrefillCoop::Off, load_threads: None }
-    }
 }
 
 /// Which logits a forward call returns.
