@@ -25,6 +25,8 @@ pub mod softmax;
 pub mod time_mix;
 pub mod token_shift;
 
+mod token_count;
+
 #[cfg(test)]
 pub(crate) mod projection_testing;
 #[cfg(feature = "validate")]

@@ -14,6 +14,8 @@
 //! - A weight too large for one binding is bound as consecutive row blocks (one segment only);
 //!   the launcher records one dispatch per block.
 
+use gpu_core::BufferRange;
+
 use crate::formats::{q8_quant_words, WeightFormat};
 use crate::{KernelError, Result};
 
@@ -285,5 +287,50 @@ impl Projection {
         }
         o.push(("BIAS_MASK", mask as f64));
         o
+    }
+}
+
+impl Projection {
+    /// The checks every launcher of this projection makes before recording `t` tokens: one weight
+    /// range per row block, u32-indexable inputs and outputs, x and y large enough (x rounded up to whole vec4s) and the bias
+    /// present when a segment has one. Returns the range to bind as `bias` (`x` when none is used).
+    pub fn check_bindings<'a>(
+        &self,
+        kernel: &'static str,
+        t: u32,
+        weights: usize,
+        x: BufferRange<'a>,
+        bias: Option<BufferRange<'a>>,
+        y: BufferRange<'a>,
+    ) -> Result<BufferRange<'a>> {
+        if weights != self.parts().len() {
+            return Err(KernelError::Shape {
+                kernel,
+                what: "weight bindings",
+                found: weights as u64,
+                why: "must be one per row block of the projection",
+            });
+        }
+        let elements = self.x_len(t).max(self.y_len(t));
+        if elements >= 1 << 32 {
+            return Err(KernelError::Shape {
+                kernel,
+                what: "input or output elements",
+                found: elements,
+                why: "must be below 2^32 (u32 indexing)",
+            });
+        }
+        crate::check_len(kernel, "x", x.size, self.x_len(t).next_multiple_of(4) * 4)?;
+        crate::check_len(kernel, "y", y.size, self.y_len(t) * 4)?;
+        match bias {
+            Some(b) => {
+                crate::check_len(kernel, "bias", b.size, self.bias_len() * 4)?;
+                Ok(b)
+            }
+            None if self.bias_len() > 0 => {
+                Err(KernelError::BufferTooSmall { kernel, binding: "bias", found: 0, needed: self.bias_len() * 4 })
+            }
+            None => Ok(x),
+        }
     }
 }

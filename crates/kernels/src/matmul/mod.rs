@@ -22,12 +22,12 @@ pub mod reference;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
-use gpu_core::{Binding, BufferRange, Gpu, GpuBuffer, KernelSource, Needs, Pipeline, Recorder};
+use gpu_core::{Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
 use crate::projection::{Projection, MAX_SEGMENTS};
+use crate::token_count::TokenCounts;
 use crate::{KernelError, Result};
 
 pub const KERNEL: KernelSource = KernelSource {
@@ -117,7 +117,8 @@ pub struct Matmul {
     spec: Projection,
     parts: Vec<PartPipelines>,
     /// One uniform buffer holding T per distinct T recorded.
-    t_params: Mutex<HashMap<u32, GpuBuffer>>,
+    /// The uniform holding T, one per token count.
+    counts: TokenCounts,
 }
 
 impl Matmul {
@@ -154,7 +155,7 @@ impl Matmul {
                 Ok(PartPipelines { row_tiles: end, overrides: o, pipelines: Default::default() })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Matmul { spec: spec.clone(), parts, t_params: Mutex::new(HashMap::new()) })
+        Ok(Matmul { spec: spec.clone(), parts, counts: TokenCounts::default() })
     }
 
     fn pipeline(&self, gpu: &Gpu, part: &PartPipelines, tile: Tile) -> Result<Arc<Pipeline>> {
@@ -176,16 +177,6 @@ impl Matmul {
 
     pub fn spec(&self) -> &Projection {
         &self.spec
-    }
-
-    fn params(&self, gpu: &Gpu, t: u32) -> Result<GpuBuffer> {
-        let mut map = self.t_params.lock().unwrap();
-        if let Some(b) = map.get(&t) {
-            return Ok(b.clone());
-        }
-        let b = gpu.uniform("matmul T", bytemuck::cast_slice(&[t, 0, 0, 0]))?;
-        map.insert(t, b.clone());
-        Ok(b)
     }
 
     /// Records `Y = act(X·Wᵀ + bias)` (or `Y +=` it) for `t` tokens: one dispatch per weight
@@ -229,41 +220,8 @@ impl Matmul {
                 why: "must be positive and at most (tile tokens) x max_compute_workgroups_per_dimension",
             });
         }
-        if weight.len() != self.parts.len() {
-            return Err(KernelError::Shape {
-                kernel: "matmul",
-                what: "weight bindings",
-                found: weight.len() as u64,
-                why: "must be one per row block of the projection",
-            });
-        }
-        let elements = spec.x_len(t).max(spec.y_len(t));
-        if elements >= 1 << 32 {
-            return Err(KernelError::Shape {
-                kernel: "matmul",
-                what: "input or output elements",
-                found: elements,
-                why: "must be below 2^32 (u32 indexing)",
-            });
-        }
-        crate::check_len("matmul", "x", x.size, spec.x_len(t).next_multiple_of(4) * 4)?;
-        crate::check_len("matmul", "y", y.size, spec.y_len(t) * 4)?;
-        let bias = match bias {
-            Some(b) => {
-                crate::check_len("matmul", "bias", b.size, spec.bias_len() * 4)?;
-                b
-            }
-            None if spec.bias_len() > 0 => {
-                return Err(KernelError::BufferTooSmall {
-                    kernel: "matmul",
-                    binding: "bias",
-                    found: 0,
-                    needed: spec.bias_len() * 4,
-                })
-            }
-            None => x,
-        };
-        let params = self.params(gpu, t)?;
+        let bias = spec.check_bindings("matmul", t, weight.len(), x, bias, y)?;
+        let params = self.counts.get(gpu, t)?;
         for ((part, p), w) in spec.parts().into_iter().zip(&self.parts).zip(weight) {
             crate::check_len("matmul", "w", w.size, spec.part_weight_bytes(part))?;
             let pipeline = self.pipeline(gpu, p, tile)?;

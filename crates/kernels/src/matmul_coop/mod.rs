@@ -30,13 +30,13 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use gpu_core::{Binding, BufferRange, Gpu, GpuBuffer, GpuError, KernelSource, Needs, Pipeline, Recorder};
+use gpu_core::{Binding, BufferRange, Gpu, GpuError, KernelSource, Needs, Pipeline, Recorder};
 
 use crate::formats::WeightFormat;
 use crate::projection::{Part, Projection, MAX_SEGMENTS};
+use crate::token_count::TokenCounts;
 use crate::{KernelError, Result};
 
 pub const KERNEL: KernelSource = KernelSource {
@@ -81,7 +81,8 @@ pub struct MatmulCoop {
     /// Each weight binding with its pipeline and its number of row tiles.
     parts: Vec<(Part, Arc<Pipeline>, u32)>,
     /// One uniform buffer holding T per distinct T recorded.
-    t_params: Mutex<HashMap<u32, GpuBuffer>>,
+    /// The uniform holding T, one per token count.
+    counts: TokenCounts,
 }
 
 impl MatmulCoop {
@@ -175,7 +176,7 @@ impl MatmulCoop {
                 Ok((part, pipeline, end))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(MatmulCoop { spec: spec.clone(), precision, parts, t_params: Mutex::new(HashMap::new()) })
+        Ok(MatmulCoop { spec: spec.clone(), precision, parts, counts: TokenCounts::default() })
     }
 
     pub fn spec(&self) -> &Projection {
@@ -184,16 +185,6 @@ impl MatmulCoop {
 
     pub fn precision(&self) -> CoopPrecision {
         self.precision
-    }
-
-    fn params(&self, gpu: &Gpu, t: u32) -> Result<GpuBuffer> {
-        let mut map = self.t_params.lock().unwrap();
-        if let Some(b) = map.get(&t) {
-            return Ok(b.clone());
-        }
-        let b = gpu.uniform("matmul_coop T", bytemuck::cast_slice(&[t, 0, 0, 0]))?;
-        map.insert(t, b.clone());
-        Ok(b)
     }
 
     /// Records `Y = act(X·Wᵀ + bias)` (or `Y +=` it) for `t` tokens: one dispatch per weight
@@ -223,41 +214,8 @@ impl MatmulCoop {
                 why: "must be positive and at most 128 x max_compute_workgroups_per_dimension",
             });
         }
-        if weight.len() != self.parts.len() {
-            return Err(KernelError::Shape {
-                kernel: name,
-                what: "weight bindings",
-                found: weight.len() as u64,
-                why: "must be one per row block of the projection",
-            });
-        }
-        let elements = spec.x_len(t).max(spec.y_len(t));
-        if elements >= 1 << 32 {
-            return Err(KernelError::Shape {
-                kernel: name,
-                what: "input or output elements",
-                found: elements,
-                why: "must be below 2^32 (u32 indexing)",
-            });
-        }
-        crate::check_len(name, "x", x.size, spec.x_len(t).next_multiple_of(4) * 4)?;
-        crate::check_len(name, "y", y.size, spec.y_len(t) * 4)?;
-        let bias = match bias {
-            Some(b) => {
-                crate::check_len(name, "bias", b.size, spec.bias_len() * 4)?;
-                b
-            }
-            None if spec.bias_len() > 0 => {
-                return Err(KernelError::BufferTooSmall {
-                    kernel: name,
-                    binding: "bias",
-                    found: 0,
-                    needed: spec.bias_len() * 4,
-                })
-            }
-            None => x,
-        };
-        let params = self.params(gpu, t)?;
+        let bias = spec.check_bindings(name, t, weight.len(), x, bias, y)?;
+        let params = self.counts.get(gpu, t)?;
         for ((part, pipeline, row_tiles), w) in self.parts.iter().zip(weight) {
             crate::check_len(name, "w", w.size, spec.part_weight_bytes(*part))?;
             let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all()]])?;

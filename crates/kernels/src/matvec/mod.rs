@@ -294,31 +294,7 @@ impl Matvec {
         y: BufferRange<'_>,
     ) -> Result<()> {
         let spec = &self.spec;
-        if weight.len() != self.parts.len() {
-            return Err(KernelError::Shape {
-                kernel: "matvec",
-                what: "weight bindings",
-                found: weight.len() as u64,
-                why: "must be one per row block of the projection",
-            });
-        }
-        crate::check_len("matvec", "x", x.size, spec.x_len(1).next_multiple_of(4) * 4)?;
-        crate::check_len("matvec", "y", y.size, spec.y_len(1) * 4)?;
-        let bias = match bias {
-            Some(b) => {
-                crate::check_len("matvec", "bias", b.size, spec.bias_len() * 4)?;
-                b
-            }
-            None if spec.bias_len() > 0 => {
-                return Err(KernelError::BufferTooSmall {
-                    kernel: "matvec",
-                    binding: "bias",
-                    found: 0,
-                    needed: spec.bias_len() * 4,
-                })
-            }
-            None => x,
-        };
+        let bias = spec.check_bindings("matvec", 1, weight.len(), x, bias, y)?;
         let rows_per_workgroup = self.geometry.rows_per_pass();
         let max_dim = gpu.caps().limits.max_compute_workgroups_per_dimension;
         for ((part, pipeline), w) in self.parts.iter().zip(weight) {

@@ -35,15 +35,14 @@
 mod reference;
 #[cfg(test)]
 mod tests;
-mod token_count;
 
 use std::sync::Arc;
 
 use crate::KernelError;
 use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
+use crate::token_count::TokenCounts;
 pub use reference::{lora_stage2, time_mix};
-use token_count::TokenCounts;
 
 /// GroupNorm epsilon of ln_x (hard-coded in the official code and llama.cpp).
 pub const GROUP_NORM_EPS: f32 = 64e-5;
