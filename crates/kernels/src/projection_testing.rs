@@ -29,6 +29,21 @@ pub fn weight(spec: &Projection, rng: &mut Rng) -> TestWeight {
     TestWeight { gguf, values }
 }
 
+/// A Q8_0 weight for a single-segment Q8_0 `spec` whose quants run through every byte value
+/// (-128 to 127, repeating) with block scales 1, 0.5 and 2: checks the GPU's int8 decoding.
+pub fn every_q8_byte_weight(spec: &Projection) -> TestWeight {
+    let s = &spec.segments[0];
+    let blocks = s.rows as usize * s.k as usize / 32;
+    let mut bytes = Vec::with_capacity(blocks * 34);
+    for b in 0..blocks {
+        let scale = half::f16::from_f32([1.0, 0.5, 2.0][b % 3]);
+        bytes.extend_from_slice(&scale.to_le_bytes());
+        bytes.extend((0..32).map(|i| ((b * 32 + i) % 256) as u8));
+    }
+    let values = formats::dequantize(WeightFormat::Q8_0, &bytes).unwrap();
+    TestWeight { gguf: vec![bytes], values }
+}
+
 /// Uploads the weight of `spec` as the launchers bind it: one buffer, or one per row block.
 pub fn upload_weight(gpu: &Gpu, spec: &Projection, w: &TestWeight) -> Vec<GpuBuffer> {
     if spec.row_blocks.is_empty() {

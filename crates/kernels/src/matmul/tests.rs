@@ -159,3 +159,15 @@ fn bad_shapes_and_bindings_are_errors() {
     assert!(mm.record(gpu, &mut rec, 2, x.all(), &[], None, y.all()).is_err());
     rec.submit();
 }
+
+#[test]
+fn every_q8_0_byte_value_decodes_exactly() {
+    let spec = Projection::new(WeightFormat::Q8_0, 24, 64);
+    let w = pt::every_q8_byte_weight(&spec);
+    let d = pt::data(&spec, 5, &mut Rng::new(8));
+    for tile in [Tile::T16, Tile::T64] {
+        let got = run(testing::gpu(), &spec, 5, Some(tile), &w, &d);
+        pt::assert_matches(&format!("matmul every Q8_0 byte, tile {tile:?}"), &got, &pt::expected(&spec, 5, &w, &d))
+            .unwrap();
+    }
+}

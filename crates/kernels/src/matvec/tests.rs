@@ -237,3 +237,14 @@ fn bad_shapes_and_bindings_are_errors() {
     assert!(mv.record(gpu, &mut rec, x.all(), &[w.all(), w.all()], Some(b.all()), y.all()).is_err());
     rec.submit();
 }
+
+#[test]
+fn every_q8_0_byte_value_decodes_exactly() {
+    let spec = Projection::new(WeightFormat::Q8_0, 24, 64);
+    let w = pt::every_q8_byte_weight(&spec);
+    let d = pt::data(&spec, 1, &mut Rng::new(7));
+    for gpu in [testing::gpu(), testing::gpu_without_subgroups()] {
+        let got = run(gpu, &spec, &w, &d);
+        pt::assert_matches("matvec every Q8_0 byte", &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
+    }
+}
