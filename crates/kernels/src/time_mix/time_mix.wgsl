@@ -81,6 +81,31 @@ fn param(row: u32, c: u32) -> f32 {
     return params[row * H * N + c];
 }
 
+// The per-channel parameters of channel c (`fused`: also w0, a0, v0), loaded together so that
+// their latencies overlap instead of following the barriers that separate their uses.
+struct ChannelParams {
+    k_k: f32,
+    k_a: f32,
+    r_k: f32,
+    lnx_w: f32,
+    lnx_b: f32,
+    w0: f32,
+    a0: f32,
+    v0: f32,
+}
+
+fn channel_params(c: u32, fused: bool) -> ChannelParams {
+    var p = ChannelParams(param(0u, c), param(1u, c), param(2u, c), param(3u, c), param(4u, c), 0.0, 0.0, 0.0);
+    if (fused) {
+        p.w0 = param(5u, c);
+        p.a0 = param(6u, c);
+        if (!FIRST_LAYER) {
+            p.v0 = param(7u, c);
+        }
+    }
+    return p;
+}
+
 fn load_state(h: u32, i: u32) {
     let base = (h * N + i) * NQ;
     for (var q = 0u; q < NQ; q++) {
@@ -119,7 +144,7 @@ fn token_inputs(t: u32, c: u32) -> Inputs {
 
 // One token for channel c = h·N + i (three workgroup barriers; every invocation of the
 // workgroup calls it in uniform control flow, those with `owns_row` false only for the barriers).
-fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs, owns_row: bool) {
+fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs, p: ChannelParams, owns_row: bool) {
     let C = H * N;
     let c = h * N + i;
     let q = i >> 2u;
@@ -135,13 +160,13 @@ fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs, owns_row: bool) {
         } else {
             v = v + (x.v_first - v) * l.vgate;
         }
-        kappa = k_raw * param(0u, c);
-        let k = k_raw * (1.0 + (l.alpha - 1.0) * param(1u, c));
+        kappa = k_raw * p.k_k;
+        let k = k_raw * (1.0 + (l.alpha - 1.0) * p.k_a);
         sh_r[q][e] = r;
         sh_w[q][e] = rwkv7_decay(l.z);
         sh_k[q][e] = k;
         sh_kappa_sq[q][e] = kappa * kappa;
-        sh_bonus[q][e] = r * k * param(2u, c);
+        sh_bonus[q][e] = r * k * p.r_k;
     }
     workgroupBarrier();
 
@@ -187,7 +212,7 @@ fn mix_token(t: u32, h: u32, i: u32, l: Lora, x: Inputs, owns_row: bool) {
             sq += d * d;
         }
         let inv = inverseSqrt(hsum(sq) / f32(N) + EPS);
-        let o = (y_i - mean) * inv * param(3u, c) + param(4u, c) + hsum(bonus) * v;
+        let o = (y_i - mean) * inv * p.lnx_w + p.lnx_b + hsum(bonus) * v;
         out[t * C + c] = o * l.g;
     }
 }
@@ -216,6 +241,7 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     let c = h * N + i;
     load_state(h, i);
     let T = dims.tokens;
+    let p = channel_params(c, false);
     // Each token's inputs are loaded one token ahead, so that their latency overlaps the
     // previous token's sequential work.
     var l = token_lora(0u, c);
@@ -224,33 +250,58 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         let next = min(t + 1u, T - 1u);
         let l_next = token_lora(next, c);
         let x_next = token_inputs(next, c);
-        mix_token(t, h, i, l, x, true);
+        mix_token(t, h, i, l, x, p, true);
         l = l_next;
         x = x_next;
     }
     store_state(h, i);
 }
 
-// This invocation's share of the stage-2 products of one LoRA for the head's channel quad
-// `quad`: rows j ≡ group (mod groups) of the transposed matrix starting at row `first_row` of
-// lora_bt, dotted with the stage-1 outputs at element `first_h` of sh_hidden.
-fn lora_part(first_row: u32, rank: u32, first_h: u32, col_q: u32, group: u32, groups: u32) -> vec4<f32> {
+// ---- time_mix_lora: the LoRA stage-2 products ------------------------------------------------
+// The stage-2 rows of all four LoRAs form one flat range f in [0, LORA_ROWS) (w2ᵀ rows, then a2ᵀ,
+// v2ᵀ, g2ᵀ: the order of `hidden` and `lora_bt`). Invocation (group, quad) takes rows
+// f = group + u·groups, u = 0, 1, ..., for its channel quad, LORA_BATCH rows at a time: all of a
+// batch's loads are issued before any is used (the first batch's before the barrier that waits
+// for the stage-1 outputs), so the products cost one memory latency per batch, not one per row.
+const LORA_BATCH: u32 = 16u;
+override LORA_ROWS: u32 = RANK_W + RANK_A + RANK_V + RANK_G;
+
+var<private> lora_rows: array<vec4<f32>, LORA_BATCH>;
+
+// Loads this invocation's rows u0 .. u0 + LORA_BATCH - 1 of `lora_bt` (zero past the end).
+fn load_lora_batch(u0: u32, group: u32, groups: u32, col_q: u32) {
     let cq = H * N / 4u;
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var j = group;
-    // Two rows per step: independent loads in flight.
-    for (; j + groups < rank; j += 2u * groups) {
-        let h0 = first_h + j;
-        let h1 = h0 + groups;
-        acc0 += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[h0 / 4u][h0 % 4u];
-        acc1 += lora_bt[(first_row + j + groups) * cq + col_q] * sh_hidden[h1 / 4u][h1 % 4u];
+    for (var u = 0u; u < LORA_BATCH; u++) {
+        let f = group + (u0 + u) * groups;
+        if (f < LORA_ROWS) {
+            lora_rows[u] = lora_bt[f * cq + col_q];
+        } else {
+            lora_rows[u] = vec4<f32>(0.0);
+        }
     }
-    if (j < rank) {
-        let h0 = first_h + j;
-        acc0 += lora_bt[(first_row + j) * cq + col_q] * sh_hidden[h0 / 4u][h0 % 4u];
+}
+
+// Per-LoRA partial sums of one invocation (one channel quad each).
+struct LoraParts {
+    w: vec4<f32>,
+    a: vec4<f32>,
+    v: vec4<f32>,
+    g: vec4<f32>,
+}
+
+// Adds the loaded batch (rows u0 ..) times the stage-1 outputs to `parts`.
+fn add_lora_batch(u0: u32, group: u32, groups: u32, parts: LoraParts) -> LoraParts {
+    var out = parts;
+    let zero = vec4<f32>(0.0);
+    for (var u = 0u; u < LORA_BATCH; u++) {
+        let f = min(group + (u0 + u) * groups, LORA_ROWS - 1u);
+        let p = lora_rows[u] * sh_hidden[f / 4u][f % 4u];
+        out.w += select(zero, p, f < RANK_W);
+        out.a += select(zero, p, f >= RANK_W && f < RANK_W + RANK_A);
+        out.v += select(zero, p, f >= RANK_W + RANK_A && f < RANK_W + RANK_A + RANK_V);
+        out.g += select(zero, p, f >= RANK_W + RANK_A + RANK_V);
     }
-    return acc0 + acc1;
+    return out;
 }
 
 // The sum over the row groups of LoRA m's partials for channel i of the head.
@@ -262,6 +313,29 @@ fn lora_sum(m: u32, i: u32, groups: u32) -> f32 {
     return total;
 }
 
+// Copies token t's stage-1 outputs into sh_hidden. Segment s of token t sits at
+// (first rank of s)·T + t·rank_s in `hidden`.
+fn stage_hidden(t: u32, lid: u32) {
+    let T = dims.tokens;
+    let wq = RANK_W / 4u;
+    let aq = RANK_A / 4u;
+    let vq = RANK_V / 4u;
+    let gq = RANK_G / 4u;
+    for (var j = lid; j < HIDDEN_Q; j += LORA_WG) {
+        var src: u32;
+        if (j < wq) {
+            src = t * wq + j;
+        } else if (j < wq + aq) {
+            src = wq * T + t * aq + (j - wq);
+        } else if (j < wq + aq + vq) {
+            src = (wq + aq) * T + t * vq + (j - wq - aq);
+        } else {
+            src = (wq + aq + vq) * T + t * gq + (j - wq - aq - vq);
+        }
+        sh_hidden[j] = hidden[src];
+    }
+}
+
 @compute @workgroup_size(LORA_WG)
 fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
@@ -269,7 +343,6 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     if (h >= H) {
         return; // a whole spare workgroup of a 2-D grid (uniform)
     }
-    let C = H * N;
     let owns_row = lid < N;
     let i = min(lid, N - 1u);
     let c = h * N + i;
@@ -278,51 +351,48 @@ fn time_mix_lora(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let group = lid / NQ;
     let groups = LORA_WG / NQ;
     let col_q = h * NQ + quad;
-    let ranks = vec4<u32>(RANK_W, RANK_A, RANK_V, RANK_G);
-    let starts = vec4<u32>(0u, RANK_W, RANK_W + RANK_A, RANK_W + RANK_A + RANK_V);
-    let wq = RANK_W / 4u;
-    let aq = RANK_A / 4u;
-    let vq = RANK_V / 4u;
-    let gq = RANK_G / 4u;
-    if (owns_row) {
-        load_state(h, i);
-    }
+    let batches = (LORA_ROWS + groups - 1u) / groups;
+    let p = channel_params(c, true);
     let T = dims.tokens;
     for (var t = 0u; t < T; t++) {
-        // The previous token's barriers ordered every read of sh_hidden and sh_part before
-        // these writes. Segment s of token t sits at (first rank of s)·T + t·rank_s in `hidden`.
-        for (var j = lid; j < HIDDEN_Q; j += LORA_WG) {
-            var src: u32;
-            if (j < wq) {
-                src = t * wq + j;
-            } else if (j < wq + aq) {
-                src = wq * T + t * aq + (j - wq);
-            } else if (j < wq + aq + vq) {
-                src = (wq + aq) * T + t * vq + (j - wq - aq);
-            } else {
-                src = (wq + aq + vq) * T + t * gq + (j - wq - aq - vq);
-            }
-            sh_hidden[j] = hidden[src];
+        // Every global load of the token is issued here, before the first barrier. The previous
+        // token's barriers ordered every read of sh_hidden and sh_part before these writes.
+        stage_hidden(t, lid);
+        load_lora_batch(0u, group, groups, col_q);
+        var x = Inputs(0.0, 0.0, 0.0, 0.0);
+        if (owns_row) {
+            x = token_inputs(t, c);
         }
         workgroupBarrier();
-        for (var m = 0u; m < 4u; m++) {
-            sh_part[(m * groups + group) * NQ + quad] = lora_part(starts[m], ranks[m], starts[m], col_q, group, groups);
+        var parts = add_lora_batch(0u, group, groups, LoraParts(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0)));
+        for (var u0 = LORA_BATCH; u0 < batches; u0 += LORA_BATCH) {
+            load_lora_batch(u0, group, groups, col_q);
+            parts = add_lora_batch(u0, group, groups, parts);
+        }
+        sh_part[group * NQ + quad] = parts.w;
+        sh_part[(groups + group) * NQ + quad] = parts.a;
+        sh_part[(2u * groups + group) * NQ + quad] = parts.v;
+        sh_part[(3u * groups + group) * NQ + quad] = parts.g;
+        // The state row is loaded per token (its registers are free during the products);
+        // its latency overlaps the barrier and the partial sums.
+        if (owns_row) {
+            load_state(h, i);
         }
         workgroupBarrier();
         var l: Lora;
         if (owns_row) {
-            l.z = param(5u, c) + lora_sum(0u, i, groups);
-            l.alpha = sigmoid(param(6u, c) + lora_sum(1u, i, groups));
+            l.z = p.w0 + lora_sum(0u, i, groups);
+            l.alpha = sigmoid(p.a0 + lora_sum(1u, i, groups));
             if (FIRST_LAYER) {
                 l.vgate = 0.0;
             } else {
-                l.vgate = sigmoid(param(7u, c) + lora_sum(2u, i, groups));
+                l.vgate = sigmoid(p.v0 + lora_sum(2u, i, groups));
             }
             l.g = lora_sum(3u, i, groups);
         }
-        mix_token(t, h, i, l, token_inputs(t, c), owns_row);
-    }
-    if (owns_row) {
-        store_state(h, i);
+        mix_token(t, h, i, l, x, p, owns_row);
+        if (owns_row) {
+            store_state(h, i);
+        }
     }
 }
