@@ -28,10 +28,10 @@ pub struct DeviceArgs {
     /// for diagnosing a suspected kernel fault.
     #[arg(long, global = true)]
     pub shader_checks: bool,
-    /// Prefill on tensor cores (cooperative matrices) where the adapter has them: `off`, `half`
-    /// (inputs rounded to f16) or `split` (inputs as two f16). Experimental: on the H100 the
-    /// logits differ from token-by-token ones by more than the golden tolerance (docs/perf.md).
-    #[arg(long, global = true, default_value = "off")]
+    /// Prefill on tensor cores (cooperative matrices) where the adapter has them: `half` (inputs
+    /// rounded to f16, as llama.cpp's F16 matmuls do; within the golden tolerance for f16
+    /// activations), `split` (inputs as two f16: closer to f32, slower) or `off` (f32 math only).
+    #[arg(long, global = true, default_value = "half")]
     pub coop: CoopMode,
 }
 

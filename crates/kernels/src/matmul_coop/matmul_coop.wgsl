@@ -203,15 +203,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let j = lid + i * 128u;
             let at = (j / 8u) * LD + (j % 8u) * 4u;
             let v = px[i];
-            let hi = vec4<f16>(v);
+            // hi: v with its mantissa cut to f16's 10 bits (exact in f16 within f16's range),
+            // lo = v - hi exactly in f32. Bit masking, not a rounding round trip: the H100's
+            // driver folded v - f32(f16(v)) (also through pack/unpack) to zero, losing lo.
+            let hi32 = select(v, bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) & vec4<u32>(0xFFFFE000u)), vec4<bool>(SPLIT));
+            let hi = vec4<f16>(hi32);
             xs[at] = hi.x;
             xs[at + 1u] = hi.y;
             xs[at + 2u] = hi.z;
             xs[at + 3u] = hi.w;
             if (SPLIT) {
-                // The rounded halves through pack/unpack, which a driver cannot fold away the
-                // way it may fold v - f32(f16(v)) to zero (observed on the H100: lo was lost).
-                let hi32 = vec4<f32>(unpack2x16float(pack2x16float(v.xy)), unpack2x16float(pack2x16float(v.zw)));
                 let lo = vec4<f16>(v - hi32);
                 xs_lo[at] = lo.x;
                 xs_lo[at + 1u] = lo.y;
