@@ -269,17 +269,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 // ---- prologue helpers and entry ---------------------------------------------------------------
 
-// Workgroup sum of one value per invocation, returned to every invocation (uniform control flow).
+// Workgroup sum of one value per invocation, returned to every invocation (uniform control
+// flow): each run of TPR lanes sums with row_sum, the WG / TPR run sums meet in workgroup
+// memory and every invocation adds them in the same order (two barriers, not one per halving).
 fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step >>= 1u) {
-        if (lid < step) {
-            partial[lid] += partial[lid + step];
-        }
-        workgroupBarrier();
+    let run = row_sum(lid, lid % TPR, v);
+    if (lid % TPR == 0u) {
+        partial[lid / TPR] = run;
     }
-    let total = partial[0];
+    workgroupBarrier();
+    var total = 0.0;
+    for (var i = 0u; i < WG / TPR; i++) {
+        total += partial[i];
+    }
     workgroupBarrier();
     return total;
 }

@@ -115,6 +115,10 @@ const MAX_THREADS_PER_ROW: u32 = 32;
 /// Row groups a projection should have before rows are shared by a group (enough warps in
 /// flight on a large GPU).
 const MIN_ROW_GROUPS: u32 = 1024;
+/// Shortest row (bytes of weights) worth sharing a group: shorter rows, and every Q8_0 row, run
+/// faster one per group (H200, docs/perf.md: 2.9B Q8_0 288 -> 307 tok/s, 0.4B F16 699 -> 726;
+/// 2.9B F16, 5 KiB rows, is best with rows shared).
+const MIN_SHARED_ROW_BYTES: u32 = 4096;
 
 /// A projection for one token, with its pipelines (one per weight binding).
 pub struct Matvec {
@@ -161,8 +165,16 @@ impl Geometry {
         // About four chunks per thread before adding threads.
         let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
         let total_rows: u32 = spec.segments.iter().map(|s| s.rows).sum();
-        let rows =
-            [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS).unwrap_or(1);
+        let min_k = spec.segments.iter().map(|s| s.k).min().unwrap_or(1);
+        let share = match spec.format {
+            WeightFormat::Q8_0 => false,
+            WeightFormat::F16 => min_k * 2 >= MIN_SHARED_ROW_BYTES,
+            WeightFormat::F32 => min_k * 4 >= MIN_SHARED_ROW_BYTES,
+        };
+        let rows = [4, 2]
+            .into_iter()
+            .find(|&r| share && Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS)
+            .unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
         // Staging the input measured slower on the H100 (docs/perf.md): off unless asked for.
         Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: false }
