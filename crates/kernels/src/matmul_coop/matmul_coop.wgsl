@@ -2,14 +2,14 @@ enable f16;
 enable wgpu_cooperative_matrix;
 // Matrix-matrix product for prefill on tensor cores (cooperative matrices, 16x16x16 tiles, f16
 // inputs, f32 accumulation): Y[T, rows] = act(X[T, K]·Wᵀ + bias), optionally added into Y, over
-// up to four row segments of one packed weight (F16 or Q8_0). Same layouts, overrides and
+// up to four row segments of one packed weight (F16, Q8_0 or F32). Same layouts, overrides and
 // epilogues as matmul.wgsl (src/projection.rs), restricted to K a multiple of 32 and inputs
 // starting on a multiple of 4 elements (the launcher checks).
 //
 // A workgroup of 128 invocations (4 groups of 32 that run the cooperative operations together,
 // split by local index) computes 128 tokens x 128 weight rows of one segment. Per K slice of
-// 32 it stages X (converted from f32) and W (F16 copied, Q8_0 dequantised with its block scale)
-// as f16 in workgroup memory, rows padded to 40 halves; the global loads of the next slice are
+// 32 it stages X (converted from f32) and W (F16 copied, Q8_0 dequantised with its block scale,
+// F32 rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the next slice are
 // issued before the tensor-core work on the current one. Group g (2 x 2) owns 64 tokens x 64
 // rows: 4 x 4 accumulator tiles. The results go through workgroup memory, one 16x16 tile per
 // group at a time, and the epilogue (bias, activation, residual, bounds) runs per element.
@@ -121,6 +121,16 @@ fn store_tile(acc: coop_mat16x16<f32, C>, g: u32, lane: u32, t0: u32, m0: u32, o
     }
 }
 
+// F32 weight words j = lid + 128 i of the K slice at k0 (row j / 8, k (j % 8) * 4), zero past
+// the segment's rows.
+fn fetch_w_f32(j: u32, m0: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> vec4<f32> {
+    let m = m0 + j / 8u;
+    if (m >= rows) {
+        return vec4<f32>(0.0);
+    }
+    return bitcast<vec4<f32>>(w[(w_first + m * k + k0 + (j % 8u) * 4u) / 4u]);
+}
+
 @compute @workgroup_size(128)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t_count = params.x;
@@ -140,6 +150,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var px: array<vec4<f32>, 8>;
     var pw: array<vec4<u32>, 4>;
     var pscale: vec2<f32>;
+    // F32 W as 8 vec4 (see fetch_w_f32).
+    var pwf: array<vec4<f32>, 8>;
 
     // Fetch of slice 0 (the same code as in the loop below).
     for (var i = 0u; i < 8u; i++) {
@@ -150,7 +162,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             px[i] = x[(x_first + t * k + (j % 8u) * 4u) / 4u];
         }
     }
-    if (DTYPE == DTYPE_F16) {
+    if (DTYPE == DTYPE_F32) {
+        for (var i = 0u; i < 8u; i++) {
+            pwf[i] = fetch_w_f32(lid + i * 128u, m0, rows, w_first, k, 0u);
+        }
+    } else if (DTYPE == DTYPE_F16) {
         for (var i = 0u; i < 4u; i++) {
             let j = lid + i * 128u;
             let m = m0 + j / 4u;
@@ -220,7 +236,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 xs_lo[at + 3u] = lo.w;
             }
         }
-        if (DTYPE == DTYPE_F16) {
+        if (DTYPE == DTYPE_F32) {
+            for (var i = 0u; i < 8u; i++) {
+                let j = lid + i * 128u;
+                let at = (j / 8u) * LD + (j % 8u) * 4u;
+                let v = vec4<f16>(pwf[i]);
+                ws[at] = v.x;
+                ws[at + 1u] = v.y;
+                ws[at + 2u] = v.z;
+                ws[at + 3u] = v.w;
+            }
+        } else if (DTYPE == DTYPE_F16) {
             for (var i = 0u; i < 4u; i++) {
                 let j = lid + i * 128u;
                 let at = (j / 4u) * LD + (j % 4u) * 8u;
@@ -266,7 +292,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     px[i] = x[(x_first + t * k + k1 + (j % 8u) * 4u) / 4u];
                 }
             }
-            if (DTYPE == DTYPE_F16) {
+            if (DTYPE == DTYPE_F32) {
+                for (var i = 0u; i < 8u; i++) {
+                    pwf[i] = fetch_w_f32(lid + i * 128u, m0, rows, w_first, k, k1);
+                }
+            } else if (DTYPE == DTYPE_F16) {
                 for (var i = 0u; i < 4u; i++) {
                     let j = lid + i * 128u;
                     let m = m0 + j / 4u;

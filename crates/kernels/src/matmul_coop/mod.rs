@@ -16,7 +16,7 @@
 //! - the device: `EXPERIMENTAL_COOPERATIVE_MATRIX` with the f16 16x16x16 / f32 configuration
 //!   ([`gpu_core::Capabilities::has_coop_f16_16x16x16_f32`]), subgroups of exactly 32, and
 //!   [`WORKGROUP_BYTES`] of workgroup memory ([`MatmulCoop::device_supports`]);
-//! - the spec: F16 or Q8_0 weights (F32 stays on the plain kernel), every K a multiple of 32
+//! - the spec: F32, F16 or Q8_0 weights (F32 rounded to f16 while staging), every K a multiple of 32
 //!   and every input offset a multiple of 4 ([`MatmulCoop::spec_supported`]).
 //!
 //! The pipeline is built without wgpu's runtime bounds checks (the shader guards every
@@ -34,7 +34,6 @@ use std::sync::Arc;
 
 use gpu_core::{Binding, BufferRange, Gpu, GpuError, KernelSource, Needs, Pipeline, Recorder};
 
-use crate::formats::WeightFormat;
 use crate::projection::{Part, Projection, MAX_SEGMENTS};
 use crate::token_count::TokenCounts;
 use crate::{KernelError, Result};
@@ -124,9 +123,6 @@ impl MatmulCoop {
     pub fn spec_supported(spec: &Projection) -> Result<()> {
         spec.validate(KERNEL.name)?;
         let shape = |what, found: u64, why| Err(KernelError::Shape { kernel: KERNEL.name, what, found, why });
-        if spec.format == WeightFormat::F32 {
-            return shape("weight format (F32)", 0, "only F16 and Q8_0 weights run on tensor cores");
-        }
         for s in &spec.segments {
             if s.k % 32 != 0 {
                 return shape("segment row length K", s.k as u64, "must be a multiple of 32");

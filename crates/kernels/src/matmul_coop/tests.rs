@@ -83,7 +83,7 @@ fn segment() -> impl Strategy<Value = Segment> {
 }
 
 fn projection() -> impl Strategy<Value = Projection> {
-    let format = prop_oneof![Just(WeightFormat::F16), Just(WeightFormat::Q8_0)];
+    let format = prop_oneof![Just(WeightFormat::F16), Just(WeightFormat::Q8_0), Just(WeightFormat::F32)];
     (format, proptest::collection::vec(segment(), 1..=4), any::<bool>()).prop_map(|(f, segs, residual)| {
         let p = Projection::segmented(f, segs);
         if residual {
@@ -116,7 +116,7 @@ proptest! {
 fn matmul_coop_segments_epilogues_and_odd_sizes() {
     let Some(gpu) = coop_gpu("matmul_coop_segments_epilogues_and_odd_sizes") else { return };
     for (i, t) in [1u32, 16, 100, 128, 250].into_iter().enumerate() {
-        for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+        for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::F32] {
             for precision in [CoopPrecision::Half, CoopPrecision::Split] {
                 let spec = Projection::segmented(
                     format,
@@ -156,7 +156,7 @@ fn matmul_coop_real_model_sizes() {
 #[test]
 fn matmul_coop_row_blocks_are_dispatched_separately() {
     let Some(gpu) = coop_gpu("matmul_coop_row_blocks_are_dispatched_separately") else { return };
-    for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+    for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::F32] {
         let (rows, k) = (300u32, 64u32);
         let limit = format.gpu_words(k as usize) as u64 * 4 * 130 + 48; // 130 rows per block
         let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
@@ -189,7 +189,7 @@ fn matmul_coop_bad_bindings_are_errors() {
 fn matmul_coop_refuses_what_it_cannot_compute() {
     let ok = Projection::new(WeightFormat::Q8_0, 10, 64);
     assert!(MatmulCoop::spec_supported(&ok).is_ok());
-    assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::F32, 10, 64)).is_err());
+    assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::F32, 10, 64)).is_ok());
     assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::F16, 10, 48)).is_err());
     let unaligned = Projection::segmented(WeightFormat::F16, vec![Segment::new(4, 32).input_at(2)]);
     assert!(MatmulCoop::spec_supported(&unaligned).is_err());
@@ -212,7 +212,9 @@ fn f16_round(v: f32) -> f32 {
 /// activations with a few large channels, weights ~ 1/sqrt(K), real widths).
 #[test]
 fn matmul_coop_precision_model_fits_its_tolerance() {
-    for (format, rows, k, seed) in [(WeightFormat::F16, 64u32, 2560u32, 1u64), (WeightFormat::Q8_0, 64, 10240, 2)] {
+    for (format, rows, k, seed) in
+        [(WeightFormat::F16, 64u32, 2560u32, 1u64), (WeightFormat::Q8_0, 64, 10240, 2), (WeightFormat::F32, 64, 2560, 3)]
+    {
         for precision in [CoopPrecision::Half, CoopPrecision::Split] {
             let spec = Projection::new(format, rows, k).activation(Activation::ReluSq).residual();
             let t = 9;
