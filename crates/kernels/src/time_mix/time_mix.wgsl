@@ -8,8 +8,7 @@
 // then per-head GroupNorm (EPS) with ln_x, the bonus (Σ r·k·r_k)·v, and the gate g.
 //
 // Two entry points:
-//   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g),
-//                  tokens in blocks of TB (three barriers per block, see its section);
+//   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g);
 //   time_mix_lora  computes them from the LoRA stage-1 outputs `hidden` [RW·T | RA·T | RV·T | RG·T]
 //                  and the stage-2 matrices stored transposed, `lora_bt` (w2ᵀ [RW, C], a2ᵀ [RA, C],
 //                  v2ᵀ [RV, C], g2ᵀ [RG, C]), with LORA_WG = SPLIT·N invocations per head: all of them
@@ -231,29 +230,6 @@ fn token_lora(t: u32, c: u32) -> Lora {
     return Lora(lora[t * C + c], lora[(T + t) * C + c], vgate, lora[(g_block * T + t) * C + c]);
 }
 
-// ---- time_mix: T tokens in blocks of TB ------------------------------------------------------
-// Per block: (A) every invocation prepares its channel's values for each of the block's tokens
-// (all their global loads issued together); (B) the per-head κ norm and bonus sums; (C) the
-// sequential state update over the block's tokens, reading only what A and B prepared; (D)
-// GroupNorm, bonus and gate. Three barriers per block instead of three per token; the
-// arithmetic is mix_token's, in the same order.
-const TB: u32 = 8u;
-override BQ: u32 = TB * NQ;
-override BN: u32 = TB * N;
-
-// Token j of the block, element i at [j·NQ + i / 4][i % 4].
-var<workgroup> blk_r: array<vec4<f32>, BQ>;
-var<workgroup> blk_w: array<vec4<f32>, BQ>;
-var<workgroup> blk_k: array<vec4<f32>, BQ>;
-var<workgroup> blk_a: array<vec4<f32>, BQ>;
-var<workgroup> blk_b: array<vec4<f32>, BQ>;
-var<workgroup> blk_y: array<vec4<f32>, BQ>;
-var<workgroup> blk_kappa_sq: array<vec4<f32>, BQ>;
-var<workgroup> blk_bonus: array<vec4<f32>, BQ>;
-// Invocation i's own values of token j at [j·N + i], only ever touched by invocation i:
-// (κ, α, v, g) after A; x becomes the head's bonus sum in B.
-var<workgroup> blk_own: array<vec4<f32>, BN>;
-
 @compute @workgroup_size(N)
 fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) i: u32) {
@@ -263,85 +239,20 @@ fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
     let C = H * N;
     let c = h * N + i;
-    let q = i >> 2u;
-    let e = i & 3u;
     load_state(h, i);
     let T = dims.tokens;
     let p = channel_params(c, false);
-    for (var t0 = 0u; t0 < T; t0 += TB) {
-        let n = min(TB, T - t0);
-        // (A) The channel's values of each token.
-        for (var j = 0u; j < n; j++) {
-            let t = t0 + j;
-            let x = token_inputs(t, c);
-            let l = token_lora(t, c);
-            var v = x.v;
-            if (FIRST_LAYER) {
-                v_first[t * C + c] = v;
-            } else {
-                v = v + (x.v_first - v) * l.vgate;
-            }
-            let kappa = x.k * p.k_k;
-            let k = x.k * (1.0 + (l.alpha - 1.0) * p.k_a);
-            let b = j * NQ + q;
-            blk_r[b][e] = x.r;
-            blk_w[b][e] = rwkv7_decay(l.z);
-            blk_k[b][e] = k;
-            blk_kappa_sq[b][e] = kappa * kappa;
-            blk_bonus[b][e] = x.r * k * p.r_k;
-            blk_own[j * N + i] = vec4<f32>(kappa, l.alpha, v, l.g);
-        }
-        workgroupBarrier();
-        // (B) The normalized κ (a, b) and the bonus sum of each token.
-        for (var j = 0u; j < n; j++) {
-            var kappa_sq = vec4<f32>(0.0);
-            var bonus = vec4<f32>(0.0);
-            for (var u = 0u; u < NQ; u++) {
-                kappa_sq += blk_kappa_sq[j * NQ + u];
-                bonus += blk_bonus[j * NQ + u];
-            }
-            let own = blk_own[j * N + i];
-            let kappa_hat = own.x / max(sqrt(hsum(kappa_sq)), L2_EPS);
-            blk_a[j * NQ + q][e] = -kappa_hat;
-            blk_b[j * NQ + q][e] = kappa_hat * own.y;
-            blk_own[j * N + i].x = hsum(bonus);
-        }
-        workgroupBarrier();
-        // (C) The state row through the block's tokens.
-        for (var j = 0u; j < n; j++) {
-            let base = j * NQ;
-            var sa = vec4<f32>(0.0);
-            for (var u = 0u; u < NQ; u++) {
-                sa += s[u] * blk_a[base + u];
-            }
-            let sa_i = hsum(sa);
-            let v = blk_own[j * N + i].z;
-            var y = vec4<f32>(0.0);
-            for (var u = 0u; u < NQ; u++) {
-                s[u] = s[u] * blk_w[base + u] + v * blk_k[base + u] + sa_i * blk_b[base + u];
-                y += s[u] * blk_r[base + u];
-            }
-            blk_y[base + q][e] = hsum(y);
-        }
-        workgroupBarrier();
-        // (D) GroupNorm over the head, bonus and gate.
-        for (var j = 0u; j < n; j++) {
-            let base = j * NQ;
-            var total = vec4<f32>(0.0);
-            for (var u = 0u; u < NQ; u++) {
-                total += blk_y[base + u];
-            }
-            let mean = hsum(total) / f32(N);
-            var sq = vec4<f32>(0.0);
-            for (var u = 0u; u < NQ; u++) {
-                let d = blk_y[base + u] - mean;
-                sq += d * d;
-            }
-            let inv = inverseSqrt(hsum(sq) / f32(N) + EPS);
-            let own = blk_own[j * N + i];
-            let o = (blk_y[base + q][e] - mean) * inv * p.lnx_w + p.lnx_b + own.x * own.z;
-            out[(t0 + j) * C + c] = o * own.w;
-        }
+    // Each token's inputs are loaded one token ahead, so that their latency overlaps the
+    // previous token's sequential work.
+    var l = token_lora(0u, c);
+    var x = token_inputs(0u, c);
+    for (var t = 0u; t < T; t++) {
+        let next = min(t + 1u, T - 1u);
+        let l_next = token_lora(next, c);
+        let x_next = token_inputs(next, c);
+        mix_token(t, h, i, l, x, p, true);
+        l = l_next;
+        x = x_next;
     }
     store_state(h, i);
 }
