@@ -9,8 +9,8 @@ enable wgpu_cooperative_matrix;
 // A workgroup of 128 invocations (4 groups of 32 that run the cooperative operations together,
 // split by local index) computes 128 tokens x 128 weight rows of one segment. Per K slice of
 // 32 it stages X (converted from f32) and W (F16 copied, Q8_0 dequantised with its block scale,
-// F32 rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the next slice are
-// issued before the tensor-core work on the current one. Group g (2 x 2) owns 64 tokens x 64
+// F32 rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the
+// next slice are issued before the tensor-core work on the current one. Group g (2 x 2) owns 64 tokens x 64
 // rows: 4 x 4 accumulator tiles. The results go through workgroup memory, one 16x16 tile per
 // group at a time, and the epilogue (bias, activation, residual, bounds) runs per element.
 // Every cooperative operation and barrier runs in workgroup-uniform control flow.
@@ -220,7 +220,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let at = (j / 8u) * LD + (j % 8u) * 4u;
             let v = px[i];
             // hi: v with its mantissa cut to f16's 10 bits (exact in f16 within f16's range),
-            // lo = v - hi exactly in f32. Bit masking, not a rounding round trip: the H100's
+            // lo = v - hi exactly in f32. Bit masking, not a rounding round trip: the NVIDIA
             // driver folded v - f32(f16(v)) (also through pack/unpack) to zero, losing lo.
             let hi32 = select(v, bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) & vec4<u32>(0xFFFFE000u)), vec4<bool>(SPLIT));
             let hi = vec4<f16>(hi32);

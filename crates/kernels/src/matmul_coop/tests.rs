@@ -212,9 +212,11 @@ fn f16_round(v: f32) -> f32 {
 /// activations with a few large channels, weights ~ 1/sqrt(K), real widths).
 #[test]
 fn matmul_coop_precision_model_fits_its_tolerance() {
-    for (format, rows, k, seed) in
-        [(WeightFormat::F16, 64u32, 2560u32, 1u64), (WeightFormat::Q8_0, 64, 10240, 2), (WeightFormat::F32, 64, 2560, 3)]
-    {
+    for (format, rows, k, seed) in [
+        (WeightFormat::F16, 64u32, 2560u32, 1u64),
+        (WeightFormat::Q8_0, 64, 10240, 2),
+        (WeightFormat::F32, 64, 2560, 3),
+    ] {
         for precision in [CoopPrecision::Half, CoopPrecision::Split] {
             let spec = Projection::new(format, rows, k).activation(Activation::ReluSq).residual();
             let t = 9;
