@@ -89,6 +89,12 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
+    /// Whether the adapter is a CPU (a software driver such as lavapipe): kernels pick
+    /// launch shapes for CPU cores and SIMD lanes there instead of for a GPU's SMs.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// The device features to request from an adapter offering `available`, minus `disabled`.
     pub fn wanted_features(available: Features, disabled: Features) -> Features {
         let wanted = Features::SHADER_F16

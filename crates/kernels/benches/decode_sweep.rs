@@ -5,7 +5,8 @@
 //! miss the L2 cache; one line per configuration, the default geometry marked with `*`.
 //!
 //! `cargo bench -p kernels --bench decode_sweep [-- FILTER]` (FILTER: a substring of the line
-//! label, e.g. `q8_0`, `prologue`, `time_mix`).
+//! label, e.g. `q8_0`, `prologue`, `time_mix`). `SWEEP_WIDTH=768` sweeps another model width
+//! (768 is the 0.1B shape, for the software driver); `SWEEP_RUNS` changes the dispatches per line.
 
 use gpu_core::{ContextOptions, Gpu, GpuBuffer, Recorder, Timer};
 use kernels::formats::{self, WeightFormat};
@@ -13,9 +14,15 @@ use kernels::matvec::{Geometry, Matvec, Prologue, PrologueMatvec};
 use kernels::projection::{Activation, Projection, Segment};
 use kernels::time_mix::{transpose_lora_b, LoraRanks, TimeMixLora, TimeMixShape};
 
-/// Dispatches timed per configuration (one submission).
-const RUNS: u32 = 400;
-const C: u32 = 2560;
+/// The model width of the swept shapes (`SWEEP_WIDTH`, default the 2.9B's 2560).
+fn width() -> u32 {
+    std::env::var("SWEEP_WIDTH").ok().and_then(|v| v.parse().ok()).unwrap_or(2560)
+}
+
+/// Dispatches timed per configuration, one submission (`SWEEP_RUNS`, default 400).
+fn runs() -> u32 {
+    std::env::var("SWEEP_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(400)
+}
 
 fn weight_copies(gpu: &Gpu, spec: &Projection) -> Vec<GpuBuffer> {
     let mats: Vec<(u32, u32)> = spec.segments.iter().map(|s| (s.rows, s.k)).collect();
@@ -42,7 +49,7 @@ fn time(gpu: &Gpu, timer: &mut Timer, mut record: impl FnMut(&mut Recorder<'_>, 
     }
     rec.submit();
     let mut rec = gpu.recorder().with_timer(timer);
-    for i in 0..RUNS as usize {
+    for i in 0..runs() as usize {
         record(&mut rec, i);
     }
     rec.submit();
@@ -55,11 +62,12 @@ fn time(gpu: &Gpu, timer: &mut Timer, mut record: impl FnMut(&mut Recorder<'_>, 
 /// Keeps the GPU busy for about two seconds so that its clocks have ramped up before the first
 /// measurement (an idle GPU measures 2-3x slower for a while).
 fn warm_up(gpu: &Gpu) {
-    let spec = Projection::new(WeightFormat::F16, 4 * C, C);
+    let c = width();
+    let spec = Projection::new(WeightFormat::F16, 4 * c, c);
     let mv = Matvec::new(gpu, &spec).unwrap();
     let w = weight_copies(gpu, &spec);
-    let x = gpu.buffer_from("x", &vec![0.5f32; C as usize]).unwrap();
-    let y = gpu.buffer("y", 4 * C as u64 * 4).unwrap();
+    let x = gpu.buffer_from("x", &vec![0.5f32; c as usize]).unwrap();
+    let y = gpu.buffer("y", 4 * c as u64 * 4).unwrap();
     let start = std::time::Instant::now();
     while start.elapsed().as_secs_f64() < 2.0 {
         let mut rec = gpu.recorder();
@@ -73,9 +81,9 @@ fn warm_up(gpu: &Gpu) {
 
 fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
     let mut out = vec![auto];
-    for tpr in [16, 32] {
+    for tpr in [1, 2, 4, 8, 16, 32] {
         for rows in [1, 2, 4] {
-            for workgroup in [64, 128, 256] {
+            for workgroup in [32, 64, 128, 256] {
                 for stage_input in [false, true] {
                     let g = Geometry { threads_per_row: tpr, rows, workgroup, stage_input, ..auto };
                     if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
@@ -100,30 +108,33 @@ fn main() {
     // RWKV_SHADER_CHECKS=1: kernels with wgpu's runtime checks.
     let checks = std::env::var("RWKV_SHADER_CHECKS").is_ok_and(|v| v == "1");
     let gpu = Gpu::new(&ContextOptions { shader_runtime_checks: checks, ..Default::default() }).unwrap();
-    let Some(mut timer) = Timer::new(&gpu, RUNS + 2) else {
+    let c = width();
+    let Some(mut timer) = Timer::new(&gpu, runs() + 2) else {
         eprintln!("SKIPPED: the adapter has no timestamps inside passes");
         return;
     };
     println!(
-        "decode sweep on {} ({RUNS} dispatches per line, shader runtime checks: {checks})",
-        gpu.caps().adapter_name
+        "decode sweep on {} ({} dispatches per line, width {c}, shader runtime checks: {checks})",
+        gpu.caps().adapter_name,
+        runs()
     );
-    let shapes: [(&str, Vec<Segment>, Activation, bool); 4] = [
-        ("att_out 2560x2560", vec![Segment::new(C, C)], Activation::None, true),
+    let shapes: [(String, Vec<Segment>, Activation, bool); 5] = [
+        (format!("att_out {c}x{c}"), vec![Segment::new(c, c)], Activation::None, true),
         (
-            "rkv 3x2560x2560",
-            vec![Segment::new(C, C), Segment::new(C, C).input_at(2 * C), Segment::new(C, C).input_at(3 * C)],
+            format!("rkv 3x{c}x{c}"),
+            vec![Segment::new(c, c), Segment::new(c, c).input_at(2 * c), Segment::new(c, c).input_at(3 * c)],
             Activation::None,
             false,
         ),
-        ("ffn_key 10240x2560", vec![Segment::new(4 * C, C)], Activation::ReluSq, false),
-        ("ffn_value 2560x10240", vec![Segment::new(C, 4 * C)], Activation::None, true),
+        (format!("ffn_key {}x{c}", 4 * c), vec![Segment::new(4 * c, c)], Activation::ReluSq, false),
+        (format!("ffn_value {c}x{}", 4 * c), vec![Segment::new(c, 4 * c)], Activation::None, true),
+        (format!("head 65536x{c}"), vec![Segment::new(65536, c)], Activation::None, false),
     ];
-    let x = gpu.buffer_from("x", &vec![0.5f32; 6 * 4 * C as usize]).unwrap();
+    let x = gpu.buffer_from("x", &vec![0.5f32; 6 * 4 * c as usize]).unwrap();
     warm_up(&gpu);
-    let y = gpu.buffer("y", 4 * C as u64 * 4 * 4).unwrap();
-    let vecs = gpu.buffer_from("vecs", &vec![0.25f32; 19 * C as usize]).unwrap();
-    let shift = gpu.buffer_from("shift", &vec![0.1f32; 2 * C as usize]).unwrap();
+    let y = gpu.buffer("y", 4 * c as u64 * 4 * 4).unwrap();
+    let vecs = gpu.buffer_from("vecs", &vec![0.25f32; 19 * c as usize]).unwrap();
+    let shift = gpu.buffer_from("shift", &vec![0.1f32; 2 * c as usize]).unwrap();
     for format in [WeightFormat::F16, WeightFormat::Q8_0] {
         for (name, segs, act, residual) in &shapes {
             let segs: Vec<Segment> = segs.iter().map(|s| s.activation(*act)).collect();
@@ -131,10 +142,10 @@ fn main() {
             spec.residual = *residual;
             let bytes = format.gpu_words(spec.segments.iter().map(|s| (s.rows * s.k) as usize).sum()) as f64 * 4.0;
             let plain_label = format!("{} {name} matvec", format.name());
-            // The prologue variant reads the [C] residual: only for K = C inputs (not ffn_value).
-            let prologue_ok = spec.segments.iter().all(|s| s.k == C);
+            // The prologue variant reads the [c] residual: only for K = c inputs (not ffn_value).
+            let prologue_ok = spec.segments.iter().all(|s| s.k == c);
             let prologue_label = format!("{} {name} prologue", format.name());
-            if !wanted(&plain_label) && !(prologue_ok && wanted(&prologue_label)) {
+            if !(wanted(&plain_label) || (prologue_ok && wanted(&prologue_label))) {
                 continue;
             }
             let weights = weight_copies(&gpu, &spec);
@@ -149,7 +160,7 @@ fn main() {
                 }
             }
             if prologue_ok && wanted(&prologue_label) {
-                let p = Prologue::new(C, 1e-5, 8, 9, 12);
+                let p = Prologue::new(c, 1e-5, 8, 9, 12);
                 let auto_g = Geometry { stage_input: false, ..Geometry::of(&gpu, &spec, 256) };
                 for g in geometries(&gpu, &spec, auto_g).into_iter().filter(|g| !g.stage_input) {
                     for repeat in [1, 2] {
@@ -171,16 +182,16 @@ fn main() {
         let shape = TimeMixShape { heads: 40, head_size: 64, first_layer: false };
         let ranks = LoraRanks { w: 96, a: 96, v: 64, g: 320 };
         let tm = TimeMixLora::new(&gpu, shape, ranks).unwrap();
-        let lora_b = vec![0.01f32; C as usize * ranks.total() as usize];
+        let lora_b = vec![0.01f32; c as usize * ranks.total() as usize];
         let copies: Vec<GpuBuffer> = (0..16)
-            .map(|_| gpu.buffer_from("lora_bt", &transpose_lora_b(C as usize, ranks, &lora_b).unwrap()).unwrap())
+            .map(|_| gpu.buffer_from("lora_bt", &transpose_lora_b(c as usize, ranks, &lora_b).unwrap()).unwrap())
             .collect();
-        let rkv = gpu.buffer_from("rkv", &vec![0.1f32; 3 * C as usize]).unwrap();
+        let rkv = gpu.buffer_from("rkv", &vec![0.1f32; 3 * c as usize]).unwrap();
         let hidden = gpu.buffer_from("hidden", &vec![0.1f32; ranks.total() as usize]).unwrap();
-        let params = gpu.buffer_from("params", &vec![0.1f32; 8 * C as usize]).unwrap();
-        let v_first = gpu.buffer_from("v_first", &vec![0.1f32; C as usize]).unwrap();
-        let state = gpu.buffer("state", C as u64 * 64 * 4).unwrap();
-        let out = gpu.buffer("out", C as u64 * 4).unwrap();
+        let params = gpu.buffer_from("params", &vec![0.1f32; 8 * c as usize]).unwrap();
+        let v_first = gpu.buffer_from("v_first", &vec![0.1f32; c as usize]).unwrap();
+        let state = gpu.buffer("state", c as u64 * 64 * 4).unwrap();
+        let out = gpu.buffer("out", c as u64 * 4).unwrap();
         let us = time(&gpu, &mut timer, |rec, i| {
             let lb = copies[i % copies.len()].all();
             tm.record(&gpu, rec, 1, rkv.all(), hidden.all(), lb, params.all(), v_first.all(), state.all(), out.all())

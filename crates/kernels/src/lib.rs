@@ -88,6 +88,7 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         matvec::KERNEL_PROLOGUE,
         matvec::KERNEL_PROLOGUE_SUBGROUP,
         matmul::KERNEL,
+        matmul::KERNEL_LANES,
         matmul_coop::KERNEL,
         time_mix::KERNEL,
         time_mix::KERNEL_LORA,

@@ -79,7 +79,7 @@ impl<'m> Generator<'m> {
     /// state runs up to [`LOOKAHEAD`] + 1 tokens ahead of (or one behind) the tokens returned.
     pub fn next_token(&mut self) -> Result<u32> {
         match &mut self.sampler {
-            Sampler::Gpu(g) => Ok(g.next()?),
+            Sampler::Gpu(g) => Ok(g.next_token()?),
             Sampler::Cpu(sampler, logits) => {
                 let l = logits.as_ref().ok_or_else(|| anyhow::anyhow!("prefill before the first token"))?;
                 let token = sampler.sample(l);

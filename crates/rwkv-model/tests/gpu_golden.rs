@@ -123,7 +123,7 @@ fn gpu_sampled_greedy_generation_matches_official_greedy() {
         let state = model.new_state().unwrap();
         let mut g = model.generator(&state, &SamplerConfig::GREEDY, lookahead).unwrap();
         g.prefill(&tokens).unwrap();
-        let got: Vec<u32> = (0..expected.len()).map(|_| g.next().unwrap()).collect();
+        let got: Vec<u32> = (0..expected.len()).map(|_| g.next_token().unwrap()).collect();
         assert_eq!(got, expected, "GPU greedy with lookahead {lookahead}");
     }
     // Seeded sampling is reproducible and independent of the lookahead.
@@ -132,7 +132,7 @@ fn gpu_sampled_greedy_generation_matches_official_greedy() {
         let state = model.new_state().unwrap();
         let mut g = model.generator(&state, &config, lookahead).unwrap();
         g.prefill(&tokens[..50]).unwrap();
-        (0..20).map(|_| g.next().unwrap()).collect::<Vec<u32>>()
+        (0..20).map(|_| g.next_token().unwrap()).collect::<Vec<u32>>()
     };
     let a = run(0);
     assert_eq!(a, run(3));

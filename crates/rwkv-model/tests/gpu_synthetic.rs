@@ -50,6 +50,6 @@ fn synthetic_0_1b_q8_0_runs_on_the_gpu_and_matches_the_cpu_reference() {
         let state = model.new_state().unwrap();
         let mut g = model.generator(&state, &SamplerConfig::GREEDY, 0).unwrap();
         g.prefill(&tokens).unwrap();
-        assert_eq!(g.next().unwrap() as usize, golden::argmax(&want));
+        assert_eq!(g.next_token().unwrap() as usize, golden::argmax(&want));
     }
 }

@@ -40,6 +40,7 @@ impl LayerNorm {
     }
 
     /// Normalises `rows` rows of `x` into `y`.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         gpu: &Gpu,

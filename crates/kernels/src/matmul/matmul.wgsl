@@ -165,18 +165,52 @@ fn input4(row: u32, kk: u32, k: u32) -> vec4<f32> {
     return v;
 }
 
+// The segment and rows of weight-row tile `tile` (the grid's x), for T = t_count tokens.
+struct TileRows {
+    s: u32,       // segment
+    rows: u32,    // the segment's rows
+    k: u32,       // the segment's row length
+    m0: u32,      // the tile's first row within the segment
+    w_first: u32, // the segment's first weight element in the binding
+    x_first: u32, // the segment's input block (first element)
+}
+
+fn tile_rows(tile: u32, t_count: u32) -> TileRows {
+    let s = u32(tile >= SEG_TILE_END0) + u32(tile >= SEG_TILE_END1) + u32(tile >= SEG_TILE_END2);
+    let seg_first = seg_pick(s, 0u, SEG_END0, SEG_END1, SEG_END2);
+    var r: TileRows;
+    r.s = s;
+    r.rows = seg_pick(s, SEG_END0, SEG_END1, SEG_END2, SEG_END3) - seg_first;
+    r.k = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3);
+    r.m0 = (tile - seg_pick(s, 0u, SEG_TILE_END0, SEG_TILE_END1, SEG_TILE_END2)) * BM;
+    r.w_first = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3);
+    r.x_first = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) * t_count;
+    return r;
+}
+
+// The epilogue of a thread whose first row is m (rows m .. m + 3 and m + 64 .. m + 67).
+fn epilogue(r: TileRows, t_count: u32, m: u32) -> Epilogue {
+    var e: Epilogue;
+    e.t_count = t_count;
+    e.rows = r.rows;
+    e.m = m;
+    e.act = seg_pick(r.s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
+    e.has_bias = ((BIAS_MASK >> r.s) & 1u) == 1u;
+    e.y_row = seg_pick(r.s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
+    e.y_stride = seg_pick(r.s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
+    return e;
+}
+
 @compute @workgroup_size(THREADS)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let t_count = params.x;
-    let tile = wid.x;
-    let s = u32(tile >= SEG_TILE_END0) + u32(tile >= SEG_TILE_END1) + u32(tile >= SEG_TILE_END2);
-    let seg_first = seg_pick(s, 0u, SEG_END0, SEG_END1, SEG_END2);
-    let rows = seg_pick(s, SEG_END0, SEG_END1, SEG_END2, SEG_END3) - seg_first;
-    let k = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3);
-    let m0 = (tile - seg_pick(s, 0u, SEG_TILE_END0, SEG_TILE_END1, SEG_TILE_END2)) * BM;
+    let tr = tile_rows(wid.x, t_count);
+    let rows = tr.rows;
+    let k = tr.k;
+    let m0 = tr.m0;
     let t0 = wid.y * BT;
-    let w_first = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3);
-    let x_first = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) * t_count;
+    let w_first = tr.w_first;
+    let x_first = tr.x_first;
 
     // Staging unit u = lid + j · THREADS: token u % BT (weight row u % BM), k 4 (u / BT) .. + 3,
     // so that neighbouring threads store neighbouring words of the k-major slices.
@@ -271,14 +305,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
     // The epilogue, one token at a time with constant accumulator indices (so that the
     // accumulators stay in registers).
-    var e: Epilogue;
-    e.t_count = t_count;
-    e.rows = rows;
-    e.m = m0 + 4u * lx;
-    e.act = seg_pick(s, SEG_ACT0, SEG_ACT1, SEG_ACT2, SEG_ACT3);
-    e.has_bias = ((BIAS_MASK >> s) & 1u) == 1u;
-    e.y_row = seg_pick(s, SEG_YOFF0, SEG_YOFF1, SEG_YOFF2, SEG_YOFF3) + PART_BASE;
-    e.y_stride = seg_pick(s, SEG_M0, SEG_M1, SEG_M2, SEG_M3);
+    let e = epilogue(tr, t_count, m0 + 4u * lx);
     let ta = t0 + 4u * ly;
     store_token(e, ta, acc[0], acc[1]);
     store_token(e, ta + 1u, acc[2], acc[3]);
@@ -324,5 +351,56 @@ fn store_token(e: Epilogue, t: u32, r0: vec4<f32>, r1: vec4<f32>) {
             }
             y[out] = v;
         }
+    }
+}
+
+// ---- main_lanes: the tile for CPU adapters ------------------------------------------------
+// No workgroup memory and no barriers: each of LANE_THREADS invocations computes the 8 rows
+// 4 lid .. 4 lid + 3 and 64 + 4 lid .. 64 + 4 lid + 3 of the workgroup's 128 for LANE_TOKENS
+// tokens, reading its weights straight from the binding (each dequantised once for all its
+// tokens) and the inputs at the same (token, k) in every invocation. A CPU driver runs the
+// invocations as the lanes of one SIMD vector, so the inputs are loaded once per vector rather
+// than once per lane and staged tiles would only add copies and barriers. The grid is
+// (weight-row tiles, token tiles of LANE_TOKENS).
+override LANE_TOKENS: u32 = 8u; // at most 8 (acc)
+const LANE_THREADS: u32 = 16u;
+
+// Four weights of row m (zero for rows past the segment's end).
+fn lane_weights(tr: TileRows, m: u32, kk: u32) -> vec4<f32> {
+    if (m >= tr.rows) {
+        return vec4<f32>(0.0);
+    }
+    return dequant(weight_unit(tr.w_first + m * tr.k, kk, tr.k));
+}
+
+@compute @workgroup_size(LANE_THREADS)
+fn main_lanes(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let t_count = params.x;
+    let tr = tile_rows(wid.x, t_count);
+    let t0 = wid.y * LANE_TOKENS;
+    let tokens = min(LANE_TOKENS, t_count - t0);
+    let m = tr.m0 + 4u * lid;
+    // acc[2 j + h]: token t0 + j, rows m + 64 h .. m + 64 h + 3.
+    var acc: array<vec4<f32>, 16>;
+    for (var kk = 0u; kk < tr.k; kk += 4u) {
+        let w0 = lane_weights(tr, m, kk);
+        let w1 = lane_weights(tr, m + 1u, kk);
+        let w2 = lane_weights(tr, m + 2u, kk);
+        let w3 = lane_weights(tr, m + 3u, kk);
+        let w4 = lane_weights(tr, m + 64u, kk);
+        let w5 = lane_weights(tr, m + 65u, kk);
+        let w6 = lane_weights(tr, m + 66u, kk);
+        let w7 = lane_weights(tr, m + 67u, kk);
+        for (var j = 0u; j < LANE_TOKENS; j++) {
+            if (j < tokens) {
+                let xv = input4(tr.x_first + (t0 + j) * tr.k, kk, tr.k);
+                acc[2u * j] += vec4<f32>(dot(w0, xv), dot(w1, xv), dot(w2, xv), dot(w3, xv));
+                acc[2u * j + 1u] += vec4<f32>(dot(w4, xv), dot(w5, xv), dot(w6, xv), dot(w7, xv));
+            }
+        }
+    }
+    let e = epilogue(tr, t_count, m);
+    for (var j = 0u; j < LANE_TOKENS; j++) {
+        store_token(e, t0 + j, acc[2u * j], acc[2u * j + 1u]);
     }
 }

@@ -44,6 +44,9 @@ pub const KERNEL: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
 
+/// The CPU tile ([`Tile::Lanes`]): entry `main_lanes` of the same shader, same bindings.
+pub const KERNEL_LANES: KernelSource = KernelSource { name: "matmul_lanes", entry: "main_lanes", ..KERNEL };
+
 /// Weight rows per tile (BM in matmul.wgsl).
 const TILE_M: u32 = 128;
 
@@ -56,10 +59,17 @@ pub enum Tile {
     T64,
     /// 128 tokens, 256 threads of 8 rows x 8 tokens.
     T128,
+    /// [`LANE_TOKENS`] tokens, 16 threads of 8 rows each, reading weights and inputs straight
+    /// from their bindings (no workgroup memory): the tile for CPU adapters, whose SIMD lanes
+    /// share each input load.
+    Lanes,
 }
 
+/// Tokens per workgroup of [`Tile::Lanes`].
+pub const LANE_TOKENS: u32 = 8;
+
 impl Tile {
-    pub const ALL: [Tile; 3] = [Tile::T16, Tile::T64, Tile::T128];
+    pub const ALL: [Tile; 4] = [Tile::T16, Tile::T64, Tile::T128, Tile::Lanes];
 
     /// Tokens per tile.
     pub fn tokens(self) -> u32 {
@@ -67,6 +77,7 @@ impl Tile {
             Tile::T16 => 16,
             Tile::T64 => 64,
             Tile::T128 => 128,
+            Tile::Lanes => LANE_TOKENS,
         }
     }
 
@@ -75,19 +86,29 @@ impl Tile {
             Tile::T16 => "t16",
             Tile::T64 => "t64",
             Tile::T128 => "t128",
+            Tile::Lanes => "lanes",
         }
     }
 
-    fn overrides(self) -> [(&'static str, f64); 2] {
+    fn kernel(self) -> &'static KernelSource {
+        match self {
+            Tile::Lanes => &KERNEL_LANES,
+            _ => &KERNEL,
+        }
+    }
+
+    fn overrides(self) -> Vec<(&'static str, f64)> {
         let (threads_t, per_thread) = match self {
             Tile::T16 => (4.0, 4.0),
             Tile::T64 => (16.0, 4.0),
             Tile::T128 => (16.0, 8.0),
+            Tile::Lanes => return vec![("LANE_TOKENS", LANE_TOKENS as f64)],
         };
-        [("TOKEN_THREADS", threads_t), ("TOKENS_PER_THREAD", per_thread)]
+        vec![("TOKEN_THREADS", threads_t), ("TOKENS_PER_THREAD", per_thread)]
     }
 
-    /// The tile for `t` tokens against `row_tiles` tiles of 128 weight rows: the 16-token tile
+    /// The tile for `t` tokens against `row_tiles` tiles of 128 weight rows on a GPU (a CPU
+    /// adapter always takes [`Tile::Lanes`]): the 16-token tile
     /// up to 16 tokens, the 128-token tile when it wastes little of its last tile and still
     /// gives a few hundred workgroups, else the 64-token tile.
     pub fn for_tokens(t: u32, row_tiles: u32) -> Tile {
@@ -109,16 +130,17 @@ impl Tile {
 struct PartPipelines {
     row_tiles: u32,
     overrides: Vec<(&'static str, f64)>,
-    pipelines: [OnceLock<Arc<Pipeline>>; 3],
+    pipelines: [OnceLock<Arc<Pipeline>>; Tile::ALL.len()],
 }
 
 /// A projection for T tokens, with its pipelines (per weight binding and tile).
 pub struct Matmul {
     spec: Projection,
     parts: Vec<PartPipelines>,
-    /// One uniform buffer holding T per distinct T recorded.
     /// The uniform holding T, one per token count.
     counts: TokenCounts,
+    /// Whether the adapter is a CPU ([`Tile::Lanes`] for every T).
+    cpu: bool,
 }
 
 impl Matmul {
@@ -155,7 +177,7 @@ impl Matmul {
                 Ok(PartPipelines { row_tiles: end, overrides: o, pipelines: Default::default() })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Matmul { spec: spec.clone(), parts, counts: TokenCounts::default() })
+        Ok(Matmul { spec: spec.clone(), parts, counts: TokenCounts::default(), cpu: gpu.caps().is_cpu() })
     }
 
     fn pipeline(&self, gpu: &Gpu, part: &PartPipelines, tile: Tile) -> Result<Arc<Pipeline>> {
@@ -165,12 +187,15 @@ impl Matmul {
         }
         let mut o = part.overrides.clone();
         o.extend(tile.overrides());
-        let p = gpu.pipeline(&KERNEL, &o)?;
+        let p = gpu.pipeline(tile.kernel(), &o)?;
         Ok(slot.get_or_init(|| p).clone())
     }
 
     /// The tile [`Matmul::record`] uses for `t` tokens.
     pub fn tile_for(&self, t: u32) -> Tile {
+        if self.cpu {
+            return Tile::Lanes;
+        }
         let row_tiles = self.parts.iter().map(|p| p.row_tiles).max().unwrap_or(1);
         Tile::for_tokens(t, row_tiles)
     }

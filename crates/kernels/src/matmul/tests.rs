@@ -40,7 +40,13 @@ fn tokens() -> impl Strategy<Value = u32> {
 }
 
 fn tiles() -> impl Strategy<Value = Option<Tile>> {
-    prop_oneof![Just(None), Just(Some(Tile::T16)), Just(Some(Tile::T64)), Just(Some(Tile::T128))]
+    prop_oneof![
+        Just(None),
+        Just(Some(Tile::T16)),
+        Just(Some(Tile::T64)),
+        Just(Some(Tile::T128)),
+        Just(Some(Tile::Lanes))
+    ]
 }
 
 proptest! {
@@ -165,7 +171,7 @@ fn every_q8_0_byte_value_decodes_exactly() {
     let spec = Projection::new(WeightFormat::Q8_0, 24, 64);
     let w = pt::every_q8_byte_weight(&spec);
     let d = pt::data(&spec, 5, &mut Rng::new(8));
-    for tile in [Tile::T16, Tile::T64] {
+    for tile in [Tile::T16, Tile::T64, Tile::Lanes] {
         let got = run(testing::gpu(), &spec, 5, Some(tile), &w, &d);
         pt::assert_matches(&format!("matmul every Q8_0 byte, tile {tile:?}"), &got, &pt::expected(&spec, 5, &w, &d))
             .unwrap();

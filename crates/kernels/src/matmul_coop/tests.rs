@@ -225,7 +225,7 @@ fn matmul_coop_precision_model_fits_its_tolerance() {
             let mut d = pt::data(&spec, t, &mut rng);
             // Outlier channels, as LayerNorm outputs of real models have.
             for (i, v) in d.x.iter_mut().enumerate() {
-                if i % k as usize % 97 == 0 {
+                if (i % k as usize).is_multiple_of(97) {
                     *v *= 8.0;
                 }
             }

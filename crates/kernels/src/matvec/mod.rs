@@ -110,6 +110,17 @@ pub const KERNEL_PROLOGUE_SUBGROUP: KernelSource = KernelSource {
 
 /// Threads per workgroup.
 const WORKGROUP: u32 = 128;
+/// Weights in one vec4<u32> load of `format`'s packed rows.
+fn weights_per_vec4(format: WeightFormat) -> u32 {
+    match format {
+        WeightFormat::F32 => 4,
+        WeightFormat::F16 => 8,
+        WeightFormat::Q8_0 => 16,
+    }
+}
+
+/// Threads per workgroup on a CPU adapter.
+const CPU_WORKGROUP: u32 = 32;
 /// Most threads reducing one row.
 const MAX_THREADS_PER_ROW: u32 = 32;
 /// Row groups a projection should have before rows are shared by a group (enough warps in
@@ -149,12 +160,11 @@ pub struct Geometry {
 impl Geometry {
     /// The default split of `spec` on `gpu` for a workgroup of `workgroup` threads.
     pub fn of(gpu: &Gpu, spec: &Projection, workgroup: u32) -> Self {
+        if gpu.caps().is_cpu() {
+            return Self::for_cpu(gpu, spec);
+        }
         let sg = gpu.caps().subgroups;
-        let per_chunk = match spec.format {
-            WeightFormat::F32 => 4,
-            WeightFormat::F16 => 8,
-            WeightFormat::Q8_0 => 16,
-        };
+        let per_chunk = weights_per_vec4(spec.format);
         let vec = spec.aligned(per_chunk);
         let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
         let chunks = if vec { max_k / per_chunk } else { max_k };
@@ -178,6 +188,25 @@ impl Geometry {
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
         // Staging the input measured slower on the H100 (docs/perf.md): off unless asked for.
         Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: false }
+    }
+
+    /// The split for a CPU adapter (a software driver such as lavapipe): one thread per row
+    /// group and four rows per group where they fit, so each input load serves four rows and no
+    /// lane waits on a reduction; small workgroups, so that even a narrow projection has a
+    /// workgroup for every core. On lavapipe this halves the 0.1B shapes' matvec time against
+    /// the GPU split (docs/perf.md, 2026-12-05).
+    fn for_cpu(gpu: &Gpu, spec: &Projection) -> Self {
+        let per_chunk = weights_per_vec4(spec.format);
+        let rows = [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r)).unwrap_or(1);
+        let workgroup = crate::workgroup_size(gpu, CPU_WORKGROUP);
+        Geometry {
+            subgroup: gpu.caps().subgroups.is_some(),
+            vec: spec.aligned(per_chunk),
+            threads_per_row: 1,
+            rows,
+            workgroup,
+            stage_input: false,
+        }
     }
 
     /// Bytes of workgroup memory `main_staged` needs for `spec` (the longest row's input and
@@ -209,11 +238,7 @@ impl Geometry {
         let wg = self.workgroup;
         let max = gpu.caps().limits.max_compute_invocations_per_workgroup;
         crate::check_shape(kernel, "workgroup size", wg, wg.is_multiple_of(tpr) && wg <= max)?;
-        let per_chunk = match spec.format {
-            WeightFormat::F32 => 4,
-            WeightFormat::F16 => 8,
-            WeightFormat::Q8_0 => 16,
-        };
+        let per_chunk = weights_per_vec4(spec.format);
         crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))?;
         if self.stage_input && !self.staging_fits(gpu, spec) {
             return Err(KernelError::Shape {

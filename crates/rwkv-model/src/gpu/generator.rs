@@ -169,7 +169,7 @@ impl Generator<'_> {
         Ok(())
     }
 
-    /// Feeds `prompt` (in chunks) and samples the first token. Call once, before [`Self::next`].
+    /// Feeds `prompt` (in chunks) and samples the first token. Call once, before [`Self::next_token`].
     pub fn prefill(&mut self, prompt: &[u32]) -> Result<(), ModelError> {
         let m = self.model;
         if prompt.is_empty() {
@@ -201,7 +201,7 @@ impl Generator<'_> {
     }
 
     /// The next sampled token. Queues further steps (up to `lookahead`) before waiting.
-    pub fn next(&mut self) -> Result<u32, ModelError> {
+    pub fn next_token(&mut self) -> Result<u32, ModelError> {
         if !self.started {
             return Err(ModelError::EmptyInput);
         }
@@ -230,7 +230,7 @@ impl Generator<'_> {
     }
 
     /// What the last recorded step contained (dispatches, compute passes, copies); a decode
-    /// step after the first [`Self::next`]. Each step is one submission.
+    /// step after the first [`Self::next_token`]. Each step is one submission.
     pub fn step_stats(&self) -> RecorderStats {
         self.last_step
     }

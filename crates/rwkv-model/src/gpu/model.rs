@@ -78,7 +78,7 @@ impl Model {
         progress: &mut dyn FnMut(LoadProgress),
     ) -> Result<Model, ModelError> {
         let hp = file.hparams().clone();
-        if hp.n_embd % 64 != 0 || hp.head_size > 64 || hp.head_size % 4 != 0 {
+        if !hp.n_embd.is_multiple_of(64) || hp.head_size > 64 || !hp.head_size.is_multiple_of(4) {
             return Err(ModelError::Unsupported {
                 what: format!(
                     "{}: width {} with head size {} (this engine needs a width that is a multiple of 64 and a \
