@@ -14,7 +14,7 @@ pub(crate) fn nearest_int(fval: f32) -> i32 {
 /// `INT_MIN` for NaN or a value out of range. ggml narrows the result to `int8_t`/`uint8_t` by keeping the
 /// low byte; callers do the same with `as i8`/`as u8`.
 pub(crate) fn c_float_to_int(x: f32) -> i32 {
-    if x.is_nan() || x >= 2_147_483_648.0 || x < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&x) {
         i32::MIN
     } else {
         x as i32

@@ -10,7 +10,6 @@
 //! Needs `python3` with the `gguf` package (`pip install gguf==0.19.0`). Without it the test prints
 //! SKIPPED, and fails if `RWKV_REQUIRE` lists `gguf-py`.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use ggml_quants::{dequantize_to_vec, QuantFormat};
@@ -89,7 +88,7 @@ fn dequantize_matches_gguf_py_bit_for_bit() {
         eprintln!("SKIPPED: dequantize_matches_gguf_py_bit_for_bit: {why} (pip install gguf==0.19.0)");
         return;
     }
-    let dir = PathBuf::from(std::env::temp_dir()).join(format!("ggml-quants-gguf-py-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("ggml-quants-gguf-py-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut rng = Bytes(0x6767_6d6c_7175_616e);
     let mut inputs = Vec::new();

@@ -91,9 +91,9 @@ fn compare_file(quantized: &GgufFile, source: &GgufFile, tally: &mut Tally) {
         if ours != tensor.data {
             let block = format.block_bytes();
             let differing = ours.chunks(block).zip(tensor.data.chunks(block)).filter(|(a, b)| a != b).count();
-            let first = ours.chunks(block).zip(tensor.data.chunks(block)).position(|(a, b)| a != b);
+            let first = ours.chunks(block).zip(tensor.data.chunks(block)).position(|(a, b)| a != b).unwrap_or(0);
             tally.mismatches.push(format!(
-                "{}: {name} ({format}, {} blocks): {differing} blocks differ, the first is block {first:?}",
+                "{}: {name} ({format}, {} blocks): {differing} blocks differ, the first is block {first}",
                 quantized.path().display(),
                 ours.len() / block
             ));
