@@ -177,9 +177,10 @@ fn banned_for(raw: &[u32], v: usize) -> Vec<u32> {
     banned
 }
 
-/// The largest fraction of compared steps that may be ties. With thousands of kept tokens of
-/// similar weight a draw often lands within rounding of a neighbour; measured well below this.
-const MAX_TIE_FRACTION: f64 = 0.25;
+/// The largest fraction of compared steps that may be ties. A draw lands within rounding of a
+/// neighbour more often the more tokens of similar weight are kept; 150 cases of this test
+/// measured 2 ties in 454 steps (0.4%).
+const MAX_TIE_FRACTION: f64 = 0.05;
 
 /// Every generated case, every step: the GPU's token equals the reference's, or the step is a
 /// float tie and the token is one of the reference's candidates; ties are a bounded fraction.
