@@ -85,37 +85,43 @@ impl Tally {
     }
 }
 
-/// Compares the GPU's `got` token of one step with the reference's decision: equal, or (a tie)
-/// one of the reference's candidates. Then applies the bookkeeping for `got`, so that the
-/// reference follows the GPU's sequence to the end.
-fn compare_step(
-    got: u32,
-    logits: &[f32],
-    counts: &mut [f32],
-    seen: &mut [bool],
-    params: &SampleParams,
+/// The reference's side of one sequence: it decides each step, compares the GPU's token with
+/// its decision (equal, or, in a float tie, one of its candidates), then applies the
+/// bookkeeping for the GPU's token, so that it follows the GPU's sequence to the end.
+struct Follower {
+    params: SampleParams,
     seed: u64,
-    step: usize,
-    tally: &mut Tally,
-) -> Result<(), TestCaseError> {
-    let want = decide(logits, counts, seen, params, seed, step as u32);
-    if want.borderline() {
-        prop_assert!(
-            want.candidates.contains(&got),
-            "step {}: GPU token {} is not among the tied candidates {:?} with {:?}",
-            step,
-            got,
-            want.candidates,
-            params
-        );
-        tally.ties += 1;
-    } else {
-        prop_assert_eq!(got, want.token, "step {} of V {} with {:?}", step, logits.len(), params);
+    counts: Vec<f32>,
+    seen: Vec<bool>,
+    tally: Tally,
+}
+
+impl Follower {
+    fn new(v: usize, params: SampleParams, seed: u64) -> Self {
+        Follower { params, seed, counts: vec![0.0; v], seen: vec![false; v], tally: Tally::default() }
     }
-    prop_assert!(!params.banned().contains(&got), "step {}: banned token {} sampled", step, got);
-    tally.steps += 1;
-    update(counts, seen, params.penalty_decay, got);
-    Ok(())
+
+    fn compare(&mut self, step: usize, logits: &[f32], got: u32) -> Result<(), TestCaseError> {
+        let p = &self.params;
+        let want = decide(logits, &self.counts, &self.seen, p, self.seed, step as u32);
+        if want.borderline() {
+            prop_assert!(
+                want.candidates.contains(&got),
+                "step {}: GPU token {} is not among the tied candidates {:?} with {:?}",
+                step,
+                got,
+                want.candidates,
+                p
+            );
+            self.tally.ties += 1;
+        } else {
+            prop_assert_eq!(got, want.token, "step {} of V {} with {:?}", step, logits.len(), p);
+        }
+        prop_assert!(!p.banned().contains(&got), "step {}: banned token {} sampled", step, got);
+        self.tally.steps += 1;
+        update(&mut self.counts, &mut self.seen, p.penalty_decay, got);
+        Ok(())
+    }
 }
 
 /// Runs `steps` steps on fresh random logits each and compares every token with the reference
@@ -130,22 +136,20 @@ fn check(
 ) -> Result<Tally, TestCaseError> {
     let mut r = testing::Rng::new(seed);
     let s = Session::new(gpu, v, steps, &params, seed);
-    let mut counts = vec![0.0f32; v];
-    let mut seen = vec![false; v];
-    let mut tally = Tally::default();
+    let mut follower = Follower::new(v, params, seed);
     let mut tokens = Vec::new();
     for step in 0..steps {
         let logits = r.vec(v, scale);
         s.step(&logits);
         let got = s.out_token.read_u32(gpu)[0];
-        compare_step(got, &logits, &mut counts, &mut seen, &params, seed, step, &mut tally)?;
+        follower.compare(step, &logits, got)?;
         tokens.push(got);
     }
     prop_assert_eq!(s.history.read_u32(gpu), tokens);
     prop_assert_eq!(s.state.read_u32(gpu)[2], steps as u32);
-    prop_assert_eq!(s.seen_bits(), seen);
-    testing::assert_close("counts", &s.counts.read(gpu), &counts, Tolerance::F32_EXACTISH)?;
-    Ok(tally)
+    prop_assert_eq!(s.seen_bits(), follower.seen);
+    testing::assert_close("counts", &s.counts.read(gpu), &follower.counts, Tolerance::F32_EXACTISH)?;
+    Ok(follower.tally)
 }
 
 fn params_strategy() -> impl Strategy<Value = SampleParams> {
@@ -321,15 +325,15 @@ fn penalties_steer_the_sequence() {
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
-        let (mut counts, mut seen) = (vec![0.0f32; v], vec![false; v]);
-        let mut tally = Tally::default();
+        let mut follower = Follower::new(v, params, 21);
         for (step, &tok) in got.iter().enumerate() {
-            compare_step(tok, &logits, &mut counts, &mut seen, &params, 21, step, &mut tally).unwrap();
+            follower.compare(step, &logits, tok).unwrap();
         }
+        let tally = follower.tally;
         assert_eq!(tally.steps, n);
         assert!(tally.ties * 10 <= n, "{} of {n} steps were ties with {params:?}", tally.ties);
-        testing::assert_close("counts", &s.counts.read(gpu), &counts, Tolerance::F32_REDUCTION).unwrap();
-        assert_eq!(s.seen_bits(), seen);
+        testing::assert_close("counts", &s.counts.read(gpu), &follower.counts, Tolerance::F32_REDUCTION).unwrap();
+        assert_eq!(s.seen_bits(), follower.seen);
     }
 }
 
@@ -352,11 +356,11 @@ fn empirical_distribution() {
         rec.submit();
         let got = s.history.read_u32(gpu);
         assert_eq!(s.state.read_u32(gpu)[2], n as u32);
-        let (mut counts, mut seen) = (vec![0.0f32; 4], vec![false; 4]);
-        let mut tally = Tally::default();
+        let mut follower = Follower::new(4, params, 77);
         for (step, &tok) in got.iter().enumerate() {
-            compare_step(tok, &logits, &mut counts, &mut seen, &params, 77, step, &mut tally).unwrap();
+            follower.compare(step, &logits, tok).unwrap();
         }
+        let tally = follower.tally;
         assert!(tally.ties * 100 <= n, "{} of {n} draws were ties (T = {temperature})", tally.ties);
         let norm: f64 = probs.iter().map(|p| p.powf(1.0 / temperature as f64)).sum();
         for (t, p) in probs.iter().enumerate() {
@@ -430,11 +434,11 @@ fn banned_tokens_are_never_sampled() {
         rec.submit();
         let got = s.history.read_u32(gpu);
         assert!(got.iter().all(|t| !banned.contains(t)), "a banned token was drawn with {params:?}: {got:?}");
-        let (mut counts, mut seen) = (vec![0.0f32; v], vec![false; v]);
-        let mut tally = Tally::default();
+        let mut follower = Follower::new(v, params, 5);
         for (step, &tok) in got.iter().enumerate() {
-            compare_step(tok, &logits, &mut counts, &mut seen, &params, 5, step, &mut tally).unwrap();
+            follower.compare(step, &logits, tok).unwrap();
         }
+        let tally = follower.tally;
         assert!(tally.ties * 10 <= n, "{} of {n} steps were ties with {params:?}", tally.ties);
     }
 }
