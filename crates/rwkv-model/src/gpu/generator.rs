@@ -128,8 +128,10 @@ pub struct Generator<'m> {
 
 impl Model {
     /// A generator that continues `state`. `lookahead` is how many steps may be queued on the
-    /// GPU ahead of the token the caller is reading: 0 makes the state end exactly after the
-    /// last token returned (what a chat needs); 1-2 keeps the GPU busy while the CPU prints.
+    /// GPU ahead of the token the caller is reading: with 0 the state ends exactly before the
+    /// last token returned (a chat feeds that one itself when the answer ends); 1-2 keeps the
+    /// GPU busy while the CPU prints. Fails (typed) on settings `config` cannot hold for this
+    /// vocabulary (see [`SamplerConfig::params`]).
     pub fn generator<'m>(
         &'m self,
         state: &'m State,
