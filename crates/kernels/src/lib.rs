@@ -44,6 +44,14 @@ pub enum KernelError {
     Shape { kernel: &'static str, what: &'static str, found: u64, why: &'static str },
     #[error("kernel '{kernel}': buffer '{binding}' holds {found} bytes but {needed} are needed")]
     BufferTooSmall { kernel: &'static str, binding: &'static str, found: u64, needed: u64 },
+    #[error("sampling setting {setting} is {value}, expected {expected}")]
+    SampleSetting { setting: &'static str, value: f32, expected: &'static str },
+    #[error("{count} banned tokens, but sampling bans at most {max}")]
+    TooManyBanned { count: usize, max: usize },
+    #[error("banned token {token} is outside the vocabulary of {vocab} tokens")]
+    BannedOutOfVocabulary { token: u32, vocab: u32 },
+    #[error("every token of the vocabulary of {vocab} is banned: nothing could be sampled")]
+    EveryTokenBanned { vocab: u32 },
 }
 
 pub type Result<T, E = KernelError> = std::result::Result<T, E>;

@@ -1,62 +1,47 @@
 //! Token generation over a model and a state: prefill (with progress for long prompts), then one token
-//! at a time.
-//!
-//! By default tokens are sampled on the GPU and fed straight back (rwkv-model's
-//! [`rwkv_model::gpu::Generator`]); the CPU only reads the ids. Settings the GPU sampler has no
-//! equivalent for (banned tokens, which chat needs for token 0) use the CPU sampler instead, which
-//! reads the logits back and has the same semantics (see [`crate::sampling`]).
+//! at a time, sampled on the GPU and fed straight back (rwkv-model's [`rwkv_model::gpu::Generator`]);
+//! the CPU only reads the ids.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use gpu_core::RecorderStats;
-use rwkv_model::gpu::{self, Logits, Model, State};
+use rwkv_model::gpu::{self, Logits, Model, SamplerConfig, State};
 
-use crate::sampling::{CpuSampler, SamplerConfig};
-
-/// Decode steps the GPU generator may queue ahead of the token being read.
-const LOOKAHEAD: usize = 2;
-
-enum Sampler<'m> {
-    Gpu(Box<gpu::Generator<'m>>),
-    /// With the logits after the last fed token.
-    Cpu(CpuSampler, Option<Vec<f32>>),
-}
+/// Decode steps a streaming generator may queue ahead of the token being read.
+const STREAMING_LOOKAHEAD: usize = 2;
 
 pub struct Generator<'m> {
     model: &'m Model,
     state: &'m State,
-    sampler: Sampler<'m>,
+    inner: gpu::Generator<'m>,
+    /// The last token returned, not yet fed to the state (exact generators only).
+    unfed: Option<u32>,
+    exact: bool,
 }
 
 impl<'m> Generator<'m> {
-    /// A generator continuing `state`: GPU sampling unless `cfg` bans tokens.
-    pub fn new(model: &'m Model, state: &'m State, cfg: &SamplerConfig) -> Result<Generator<'m>> {
-        let sampler = if cfg.banned.is_empty() {
-            let gpu_cfg = gpu::SamplerConfig {
-                temperature: cfg.temperature,
-                top_p: cfg.top_p,
-                top_k: cfg.top_k,
-                presence_penalty: cfg.presence_penalty,
-                frequency_penalty: cfg.frequency_penalty,
-                penalty_decay: cfg.penalty_decay,
-                seed: cfg.seed,
-            };
-            Sampler::Gpu(Box::new(model.generator(state, &gpu_cfg, LOOKAHEAD)?))
-        } else {
-            Sampler::Cpu(CpuSampler::new(cfg.clone(), model.hparams().vocab), None)
-        };
-        Ok(Generator { model, state, sampler })
+    /// A generator continuing `state` that keeps the GPU busy while the CPU prints: the state
+    /// runs a few tokens ahead of those returned (for `generate` and `bench`).
+    pub fn streaming(model: &'m Model, state: &'m State, cfg: &SamplerConfig) -> Result<Generator<'m>> {
+        Self::new(model, state, cfg, false)
     }
 
-    /// Whether tokens are sampled on the GPU.
-    pub fn on_gpu(&self) -> bool {
-        matches!(self.sampler, Sampler::Gpu(_))
+    /// A generator continuing `state` whose [`Self::finish`] leaves the state exactly after the
+    /// last token returned (for `chat`, whose state carries across turns).
+    pub fn exact(model: &'m Model, state: &'m State, cfg: &SamplerConfig) -> Result<Generator<'m>> {
+        Self::new(model, state, cfg, true)
+    }
+
+    fn new(model: &'m Model, state: &'m State, cfg: &SamplerConfig, exact: bool) -> Result<Generator<'m>> {
+        let lookahead = if exact { 0 } else { STREAMING_LOOKAHEAD };
+        let inner = model.generator(state, cfg, lookahead)?;
+        Ok(Generator { model, state, inner, unfed: None, exact })
     }
 
     /// Feeds `tokens` (the state continues from wherever it is), calling `progress(done, total)` as
     /// parts complete. Call once, before the first [`Self::next_token`].
     pub fn prefill(&mut self, tokens: &[u32], progress: &mut dyn FnMut(usize, usize)) -> Result<()> {
         let Some((&last, head)) = tokens.split_last() else {
-            anyhow::bail!("nothing to prefill");
+            bail!("nothing to prefill");
         };
         // Everything but the last token through `forward`, one chunk of the model's per call
         // (for progress); the last one through the sampler, which needs its logits.
@@ -67,33 +52,35 @@ impl<'m> Generator<'m> {
             done += part.len();
             progress(done, tokens.len());
         }
-        match &mut self.sampler {
-            Sampler::Gpu(g) => g.prefill(&[last])?,
-            Sampler::Cpu(_, logits) => *logits = self.model.forward(self.state, &[last], &Logits::Last)?.pop(),
-        }
+        self.inner.prefill(&[last])?;
         progress(tokens.len(), tokens.len());
         Ok(())
     }
 
-    /// The next token. On the CPU path it has already been fed to the state; on the GPU path the
-    /// state runs up to [`LOOKAHEAD`] + 1 tokens ahead of (or one behind) the tokens returned.
+    /// The next token. A streaming generator's state runs up to its lookahead + 1 tokens ahead
+    /// of the tokens returned; an exact one's lacks only the last token returned.
     pub fn next_token(&mut self) -> Result<u32> {
-        match &mut self.sampler {
-            Sampler::Gpu(g) => Ok(g.next_token()?),
-            Sampler::Cpu(sampler, logits) => {
-                let l = logits.as_ref().ok_or_else(|| anyhow::anyhow!("prefill before the first token"))?;
-                let token = sampler.sample(l);
-                *logits = self.model.forward(self.state, &[token], &Logits::Last)?.pop();
-                Ok(token)
-            }
-        }
+        let token = self.inner.next_token()?;
+        self.unfed = Some(token);
+        Ok(token)
     }
 
-    /// What one GPU decode step records (one submission each), where sampling is on the GPU.
-    pub fn step_stats(&self) -> Option<RecorderStats> {
-        match &self.sampler {
-            Sampler::Gpu(g) => Some(g.step_stats()),
-            Sampler::Cpu(..) => None,
+    /// Feeds the last token returned, so that the state ends exactly after it (exact
+    /// generators only).
+    pub fn finish(self) -> Result<()> {
+        if !self.exact {
+            bail!("a streaming generator's state has run past the tokens it returned");
         }
+        // With no lookahead, the only step ever queued is the prefill's, which sampled without
+        // feeding: the state is then exactly after the prompt.
+        if let Some(token) = self.unfed {
+            self.model.forward(self.state, &[token], &Logits::At(vec![]))?;
+        }
+        Ok(())
+    }
+
+    /// What one decode step records (one submission each).
+    pub fn step_stats(&self) -> RecorderStats {
+        self.inner.step_stats()
     }
 }

@@ -5,7 +5,6 @@ mod device;
 mod generator;
 mod loading;
 mod progress;
-mod sampling;
 mod sampling_args;
 mod text;
 

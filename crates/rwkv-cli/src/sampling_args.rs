@@ -1,8 +1,11 @@
-//! The sampling flags shared by `generate` and `chat`; each command has its own defaults.
+//! The sampling flags shared by `generate` and `chat`, mapped onto rwkv-model's
+//! [`SamplerConfig`] (which holds the one set of defaults; each command picks its own).
 
+use anyhow::{anyhow, Result};
 use clap::Args;
-
-use crate::sampling::SamplerConfig;
+use kernels::KernelError;
+use rwkv_model::gpu::SamplerConfig;
+use rwkv_model::ModelError;
 
 #[derive(Args, Clone, Debug)]
 pub struct SamplingArgs {
@@ -48,30 +51,12 @@ impl SamplingArgs {
     }
 }
 
-/// ChatRWKV's `PIPELINE_ARGS` defaults (spec §8), used by `generate`.
-pub fn pipeline_defaults() -> SamplerConfig {
-    SamplerConfig {
-        temperature: 1.0,
-        top_p: 0.85,
-        top_k: 0,
-        presence_penalty: 0.2,
-        frequency_penalty: 0.2,
-        penalty_decay: 0.996,
-        seed: 0,
-        banned: Vec::new(),
-    }
-}
-
-/// ChatRWKV's chat demo defaults (spec §8), used by `chat`; token 0 is banned.
-pub fn chat_defaults() -> SamplerConfig {
-    SamplerConfig {
-        temperature: 1.0,
-        top_p: 0.3,
-        top_k: 0,
-        presence_penalty: 0.5,
-        frequency_penalty: 0.5,
-        penalty_decay: 0.996,
-        seed: 0,
-        banned: vec![0],
-    }
+/// Checks `cfg` for a vocabulary of `vocab` tokens; a bad setting is named by its flag.
+pub fn validate(cfg: &SamplerConfig, vocab: usize) -> Result<()> {
+    cfg.validate(vocab).map_err(|e| match e {
+        ModelError::Kernel(KernelError::SampleSetting { setting, value, expected }) => {
+            anyhow!("--{} is {value}, expected {expected}", setting.replace('_', "-"))
+        }
+        e => anyhow!(e).context("sampling settings"),
+    })
 }

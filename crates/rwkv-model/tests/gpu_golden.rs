@@ -139,6 +139,48 @@ fn gpu_sampled_greedy_generation_matches_official_greedy() {
     assert_ne!(a, expected[..20].to_vec(), "sampling at temperature 1 should not be greedy");
 }
 
+/// Banned tokens never come, even where the logits favour them: with the official logits' two
+/// best tokens and token 0 banned, greedy decoding starts with the third best, and neither greedy
+/// nor chat-default sampling ever yields a banned token.
+#[test]
+fn banned_tokens_are_never_generated() {
+    use rwkv_model::gpu::SamplerConfig;
+    let model = load(gpu(LimitsPolicy::Max), "model-f16.gguf", Path::Fused, 64);
+    let (tokens, _) = golden::prompt();
+    let official = golden::logits(&format!("official_fp32_pos{}.f32", tokens.len() - 1));
+    let mut ranked: Vec<usize> = (0..official.len()).collect();
+    ranked.sort_by(|&a, &b| official[b].total_cmp(&official[a]));
+    let banned: Vec<u32> = [0, ranked[0] as u32, ranked[1] as u32].into();
+    let third = ranked.iter().copied().find(|&t| !banned.contains(&(t as u32))).unwrap();
+    let next = ranked.iter().copied().filter(|&t| !banned.contains(&(t as u32))).nth(1).unwrap();
+    assert!(official[third] - official[next] > 1e-2, "the third best must win by more than the GPU's error");
+    for (config, lookahead) in [
+        (SamplerConfig { banned: banned.clone().into(), ..SamplerConfig::GREEDY }, 0),
+        (SamplerConfig { banned: banned.clone().into(), seed: 5, ..SamplerConfig::CHATRWKV_CHAT }, 2),
+    ] {
+        let state = model.new_state().unwrap();
+        let mut g = model.generator(&state, &config, lookahead).unwrap();
+        g.prefill(&tokens).unwrap();
+        let got: Vec<u32> = (0..24).map(|_| g.next_token().unwrap()).collect();
+        if config.temperature == 0.0 {
+            assert_eq!(got[0] as usize, third, "greedy with {banned:?} banned");
+        }
+        assert!(got.iter().all(|t| !banned.contains(t)), "{banned:?} banned, got {got:?} with {config:?}");
+    }
+    // Too many or out-of-vocabulary bans are typed errors.
+    let state = model.new_state().unwrap();
+    let too_many = SamplerConfig { banned: (0..17).collect::<Vec<u32>>().into(), ..SamplerConfig::GREEDY };
+    assert!(matches!(
+        model.generator(&state, &too_many, 0).err(),
+        Some(rwkv_model::ModelError::Kernel(kernels::KernelError::TooManyBanned { count: 17, max: 16 }))
+    ));
+    let outside = SamplerConfig { banned: vec![65536].into(), ..SamplerConfig::GREEDY };
+    assert!(matches!(
+        model.generator(&state, &outside, 0).err(),
+        Some(rwkv_model::ModelError::Kernel(kernels::KernelError::BannedOutOfVocabulary { token: 65536, .. }))
+    ));
+}
+
 /// Tensor-core prefill rounds the matrix inputs to f16 (as llama.cpp's F16 matmuls do), so it is
 /// held to the golden README's bar for "f16 activations": max |Δ| ≤ 5e-2 against the official
 /// logits and the same argmax. On the Q8_0 model the same bar applies against the float64 run on

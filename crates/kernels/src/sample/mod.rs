@@ -10,7 +10,8 @@
 //! - 4 `state` [3] u32 read_write: seed (low, high word) and step counter ([`initial_state`]);
 //! - 5 `history` [any] u32 read_write: `history[step] = token` (skipped past its end);
 //! - 6 `out_token` [1] u32 read_write: the token (what the next step's embedding reads);
-//! - 7 `params` uniform [`SampleParams`] (32 bytes).
+//! - 7 `params` uniform [`SampleParams`] (96 bytes: the settings and up to [`MAX_BANNED`]
+//!   banned tokens, which are never sampled).
 //!
 //! Seven storage buffers: fits WebGPU's default limit of eight. Differences from ChatRWKV:
 //! ties at the top-k cut are all kept (numpy keeps an arbitrary k of them); top_p >= 1 keeps
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use gpu_core::{Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
-pub use reference::{draw_uniform, sample, Outcome};
+pub use reference::{decide, draw_uniform, sample, update, Outcome};
 
 pub const KERNEL: KernelSource = KernelSource {
     name: "sample",
@@ -44,7 +45,11 @@ pub const KERNEL: KernelSource = KernelSource {
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
 
-/// Sampling parameters, laid out as the shader's uniform `Params`.
+/// The most banned tokens a [`SampleParams`] holds.
+pub const MAX_BANNED: usize = 16;
+
+/// Sampling parameters, laid out as the shader's uniform `Params` (96 bytes). Build the banned
+/// list with [`SampleParams::with_banned`]; check the whole with [`SampleParams::validate`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct SampleParams {
@@ -53,44 +58,81 @@ pub struct SampleParams {
     pub top_p: f32,
     /// 0 = off.
     pub top_k: u32,
-    pub presence: f32,
-    pub frequency: f32,
+    pub presence_penalty: f32,
+    pub frequency_penalty: f32,
     /// Multiplies every count after each token.
-    pub decay: f32,
-    pub pad: [u32; 2],
+    pub penalty_decay: f32,
+    /// How many of `banned` are used.
+    pub banned_count: u32,
+    pub pad: u32,
+    /// Tokens never sampled, in any mode (greedy included): the first `banned_count`.
+    pub banned: [u32; MAX_BANNED],
 }
 
 impl SampleParams {
-    /// ChatRWKV's `PIPELINE_ARGS` defaults.
-    pub const CHATRWKV_DEFAULT: SampleParams = SampleParams {
+    /// The softmax as it is: temperature 1, no top-p or top-k, no penalties, nothing banned.
+    pub const PLAIN: SampleParams = SampleParams {
         temperature: 1.0,
-        top_p: 0.85,
+        top_p: 1.0,
         top_k: 0,
-        presence: 0.2,
-        frequency: 0.2,
-        decay: 0.996,
-        pad: [0; 2],
+        presence_penalty: 0.0,
+        frequency_penalty: 0.0,
+        penalty_decay: 1.0,
+        banned_count: 0,
+        pad: 0,
+        banned: [0; MAX_BANNED],
     };
 
-    /// Fails on values the kernel gives no meaning to (negative or non-finite temperature,
-    /// top_p outside [0, 1], non-finite penalties or decay).
-    pub fn validate(&self) -> crate::Result<()> {
-        let bad = |what: &'static str, v: f32| crate::KernelError::Shape {
-            kernel: "sample",
-            what,
-            found: v.to_bits() as u64,
-            why: "out of range (found is the f32 bit pattern)",
+    /// These settings with `tokens` banned (replacing any earlier list).
+    pub fn with_banned(self, tokens: &[u32]) -> crate::Result<SampleParams> {
+        if tokens.len() > MAX_BANNED {
+            return Err(crate::KernelError::TooManyBanned { count: tokens.len(), max: MAX_BANNED });
+        }
+        let mut banned = [0; MAX_BANNED];
+        banned[..tokens.len()].copy_from_slice(tokens);
+        Ok(SampleParams { banned_count: tokens.len() as u32, banned, ..self })
+    }
+
+    /// The banned tokens.
+    pub fn banned(&self) -> &[u32] {
+        &self.banned[..(self.banned_count as usize).min(MAX_BANNED)]
+    }
+
+    /// Fails on values the kernel gives no meaning to, for a vocabulary of `v` tokens: negative
+    /// or non-finite temperature, top_p outside [0, 1], non-finite penalties, a decay outside
+    /// [0, 1], more than [`MAX_BANNED`] banned tokens, a banned token outside the vocabulary, or
+    /// every token banned.
+    pub fn validate(&self, v: u32) -> crate::Result<()> {
+        let bad = |setting: &'static str, value: f32, expected: &'static str| {
+            Err(crate::KernelError::SampleSetting { setting, value, expected })
         };
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return Err(bad("temperature", self.temperature));
+            return bad("temperature", self.temperature, "a finite number >= 0 (0 = greedy)");
         }
         if !(0.0..=1.0).contains(&self.top_p) {
-            return Err(bad("top_p", self.top_p));
+            return bad("top_p", self.top_p, "between 0 and 1");
         }
-        for (what, v) in [("presence", self.presence), ("frequency", self.frequency), ("decay", self.decay)] {
-            if !v.is_finite() {
-                return Err(bad(what, v));
+        for (setting, value) in
+            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
+        {
+            if !value.is_finite() {
+                return bad(setting, value, "a finite number");
             }
+        }
+        if !(0.0..=1.0).contains(&self.penalty_decay) {
+            return bad("penalty_decay", self.penalty_decay, "between 0 and 1");
+        }
+        if self.banned_count as usize > MAX_BANNED {
+            return Err(crate::KernelError::TooManyBanned { count: self.banned_count as usize, max: MAX_BANNED });
+        }
+        if let Some(&token) = self.banned().iter().find(|&&t| t >= v) {
+            return Err(crate::KernelError::BannedOutOfVocabulary { token, vocab: v });
+        }
+        let mut distinct = self.banned().to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() as u64 >= v as u64 {
+            return Err(crate::KernelError::EveryTokenBanned { vocab: v });
         }
         Ok(())
     }
@@ -155,7 +197,7 @@ impl Sample {
             crate::prefix(b.state, 12),
             b.history,
             crate::prefix(b.out_token, 4),
-            crate::prefix(b.params, 32),
+            crate::prefix(b.params, std::mem::size_of::<SampleParams>() as u64),
         ];
         let groups = gpu.bind_groups(&self.pipeline, &[&ranges])?;
         rec.dispatch(&self.pipeline, &groups, [1, 1, 1]);

@@ -1,12 +1,13 @@
 // GPU sampling of one token from one row of V logits, with ChatRWKV's semantics (PIPELINE):
 //   1. penalties: l[t] = logit[t] - (presence + count[t] * frequency) for every token seen so far;
+//      banned tokens (params.banned, at most MAX_BANNED) are out: l[t] = -infinity;
 //   2. e[t] = exp(l[t] - max l) (softmax without the division: every later step is invariant
-//      to the scale);
+//      to the scale); 0 for banned tokens, which therefore never get a positive weight;
 //   3. top-p: cutoff_p = the largest e such that the sum of all e >= it is >= top_p * sum(e)
 //      (= the sorted probability at the first index where the cumulative sum reaches top_p);
 //      skipped when top_p >= 1;
 //   4. top-k (0 < k < V): cutoff_k = the k-th largest e (ties at the cut are kept);
-//   5. w[t] = e[t]^(1/temperature) if e[t] >= max(cutoff_p, cutoff_k), else 0 (no power when
+//   5. w[t] = e[t]^(1/temperature) if e[t] > 0 and e[t] >= max(cutoff_p, cutoff_k), else 0 (no power when
 //      temperature == 1); temperature 0 means temperature 1 with top_p 0 (greedy, ties kept);
 //   6. draw: r = u * sum(w) with u uniform in [0, 1) from a counter-based hash of
 //      (seed, step); the token is the first index (in index order) whose cumulative w exceeds r;
@@ -21,11 +22,14 @@ struct Params {
     temperature: f32,
     top_p: f32,
     top_k: u32,
-    presence: f32,
-    frequency: f32,
-    decay: f32,
-    pad0: u32,
-    pad1: u32,
+    presence_penalty: f32,
+    frequency_penalty: f32,
+    penalty_decay: f32,
+    banned_count: u32,
+    pad: u32,
+    // The banned token ids, four per element (arrays in a uniform have a 16-byte stride);
+    // only the first banned_count are used.
+    banned: array<vec4<u32>, 4>,
 }
 
 override V: u32;
@@ -45,6 +49,7 @@ var<workgroup> red_u: array<u32, WG>;
 var<workgroup> chosen: u32;
 
 const NONE: u32 = 0xffffffffu;
+const MAX_BANNED: u32 = 16u;
 const ONE_BITS: u32 = 0x3f800000u; // 1.0, the largest e
 const SEARCH_STEPS: u32 = 30u;     // 2^30 > ONE_BITS + 1: the search interval shrinks to one
 
@@ -100,8 +105,18 @@ fn draw_uniform(seed_lo: u32, seed_hi: u32, step: u32) -> f32 {
     return f32(h >> 8u) * (1.0 / 16777216.0);
 }
 
+fn is_banned(token: u32) -> bool {
+    let n = min(params.banned_count, MAX_BANNED);
+    for (var j = 0u; j < n; j++) {
+        if (params.banned[j / 4u][j % 4u] == token) {
+            return true;
+        }
+    }
+    return false;
+}
+
 fn weight(e: f32, cutoff: f32, use_pow: bool, inv_t: f32) -> f32 {
-    if (e < cutoff) {
+    if (e <= 0.0 || e < cutoff) {
         return 0.0;
     }
     return select(e, pow(e, inv_t), use_pow);
@@ -120,20 +135,23 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     }
     let k = params.top_k;
 
-    // 1-2. Penalised logits, their maximum, e = exp(l - max) and its sum.
+    // 1-2. Penalised logits, their maximum over the tokens not banned, e = exp(l - max) (0 if
+    // banned) and its sum.
     var m = -3.40282347e38;
     for (var i = lid; i < V; i += WG) {
         var l = logits[i];
         if (((seen[i / 32u] >> (i % 32u)) & 1u) != 0u) {
-            l -= params.presence + counts[i] * params.frequency;
+            l -= params.presence_penalty + counts[i] * params.frequency_penalty;
         }
         scratch[i] = l;
-        m = max(m, l);
+        if (!is_banned(i)) {
+            m = max(m, l);
+        }
     }
     m = reduce_max(lid, m);
     var s = 0.0;
     for (var i = lid; i < V; i += WG) {
-        let e = exp(scratch[i] - m);
+        let e = select(exp(scratch[i] - m), 0.0, is_banned(i));
         scratch[i] = e;
         s += e;
     }
@@ -233,7 +251,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // 7. Bookkeeping.
     storageBarrier(); // every read of counts, seen and state is done
     for (var i = lid; i < V; i += WG) {
-        counts[i] = counts[i] * params.decay + select(0.0, 1.0, i == tok);
+        counts[i] = counts[i] * params.penalty_decay + select(0.0, 1.0, i == tok);
     }
     if (lid == 0u) {
         if (tok < V) {

@@ -1,7 +1,11 @@
+use std::cell::RefCell;
+
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 
 use super::*;
 use crate::testing::{self, Tolerance};
+use crate::KernelError;
 
 /// A sampler and its GPU buffers for one sequence.
 struct Session<'g> {
@@ -66,9 +70,62 @@ impl<'g> Session<'g> {
     }
 }
 
-/// Runs `steps` steps on fresh random logits each and compares every token with the
-/// reference, then the counts, seen bits and step counter. Stops comparing after a borderline
-/// step (the GPU may legitimately pick another token there, and the states then diverge).
+/// Steps compared with the reference, and how many of them were float ties (the draw within
+/// rounding of another token, where the GPU may pick any of the reference's candidates).
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    steps: usize,
+    ties: usize,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.steps += other.steps;
+        self.ties += other.ties;
+    }
+}
+
+/// The reference's side of one sequence: it decides each step, compares the GPU's token with
+/// its decision (equal, or, in a float tie, one of its candidates), then applies the
+/// bookkeeping for the GPU's token, so that it follows the GPU's sequence to the end.
+struct Follower {
+    params: SampleParams,
+    seed: u64,
+    counts: Vec<f32>,
+    seen: Vec<bool>,
+    tally: Tally,
+}
+
+impl Follower {
+    fn new(v: usize, params: SampleParams, seed: u64) -> Self {
+        Follower { params, seed, counts: vec![0.0; v], seen: vec![false; v], tally: Tally::default() }
+    }
+
+    fn compare(&mut self, step: usize, logits: &[f32], got: u32) -> Result<(), TestCaseError> {
+        let p = &self.params;
+        let want = decide(logits, &self.counts, &self.seen, p, self.seed, step as u32);
+        if want.borderline() {
+            prop_assert!(
+                want.candidates.contains(&got),
+                "step {}: GPU token {} is not among the tied candidates {:?} with {:?}",
+                step,
+                got,
+                want.candidates,
+                p
+            );
+            self.tally.ties += 1;
+        } else {
+            prop_assert_eq!(got, want.token, "step {} of V {} with {:?}", step, logits.len(), p);
+        }
+        prop_assert!(!p.banned().contains(&got), "step {}: banned token {} sampled", step, got);
+        self.tally.steps += 1;
+        update(&mut self.counts, &mut self.seen, p.penalty_decay, got);
+        Ok(())
+    }
+}
+
+/// Runs `steps` steps on fresh random logits each and compares every token with the reference
+/// (exactly, or among the candidates of a tie), then the counts, seen bits and step counter.
 fn check(
     gpu: &Gpu,
     v: usize,
@@ -76,29 +133,23 @@ fn check(
     params: SampleParams,
     scale: f32,
     seed: u64,
-) -> Result<usize, TestCaseError> {
+) -> Result<Tally, TestCaseError> {
     let mut r = testing::Rng::new(seed);
     let s = Session::new(gpu, v, steps, &params, seed);
-    let mut counts = vec![0.0f32; v];
-    let mut seen = vec![false; v];
-    let mut compared = 0;
+    let mut follower = Follower::new(v, params, seed);
+    let mut tokens = Vec::new();
     for step in 0..steps {
         let logits = r.vec(v, scale);
         s.step(&logits);
-        let want = sample(&logits, &mut counts, &mut seen, &params, seed, step as u32);
         let got = s.out_token.read_u32(gpu)[0];
-        if want.borderline {
-            return Ok(compared);
-        }
-        prop_assert_eq!(got, want.token, "step {} of V {} with {:?}", step, v, params);
-        compared += 1;
+        follower.compare(step, &logits, got)?;
+        tokens.push(got);
     }
-    let history = s.history.read_u32(gpu);
+    prop_assert_eq!(s.history.read_u32(gpu), tokens);
     prop_assert_eq!(s.state.read_u32(gpu)[2], steps as u32);
-    prop_assert_eq!(s.seen_bits(), seen);
-    testing::assert_close("counts", &s.counts.read(gpu), &counts, Tolerance::F32_EXACTISH)?;
-    prop_assert_eq!(history.len(), steps);
-    Ok(compared)
+    prop_assert_eq!(s.seen_bits(), follower.seen);
+    testing::assert_close("counts", &s.counts.read(gpu), &follower.counts, Tolerance::F32_EXACTISH)?;
+    Ok(follower.tally)
 }
 
 fn params_strategy() -> impl Strategy<Value = SampleParams> {
@@ -110,33 +161,80 @@ fn params_strategy() -> impl Strategy<Value = SampleParams> {
         0.0f32..1.0,
         prop_oneof![Just(0.996f32), Just(1.0), 0.5f32..1.0],
     )
-        .prop_map(|(temperature, top_p, top_k, presence, frequency, decay)| SampleParams {
+        .prop_map(|(temperature, top_p, top_k, presence_penalty, frequency_penalty, penalty_decay)| SampleParams {
             temperature,
             top_p,
             top_k,
-            presence,
-            frequency,
-            decay,
-            pad: [0; 2],
+            presence_penalty,
+            frequency_penalty,
+            penalty_decay,
+            ..SampleParams::PLAIN
         })
 }
 
-proptest! {
-    #![proptest_config(testing::config())]
-    #[test]
-    fn matches_reference(v in testing::widths(), steps in 1usize..6, params in params_strategy(),
-                         scale in 0.5f32..5.0, seed in any::<u64>()) {
-        check(testing::gpu(), v, steps, params, scale, seed)?;
-    }
+/// Up to [`MAX_BANNED`] distinct tokens of a vocabulary of `v`, never all of it.
+fn banned_for(raw: &[u32], v: usize) -> Vec<u32> {
+    let mut banned: Vec<u32> = raw.iter().map(|&t| t % v as u32).collect();
+    banned.sort_unstable();
+    banned.dedup();
+    banned.truncate(v - 1);
+    banned
 }
+
+/// The largest fraction of compared steps that may be ties. A draw lands within rounding of a
+/// neighbour more often the more tokens of similar weight are kept; 150 cases of this test
+/// measured 2 ties in 454 steps (0.4%).
+const MAX_TIE_FRACTION: f64 = 0.05;
+
+/// Every generated case, every step: the GPU's token equals the reference's, or the step is a
+/// float tie and the token is one of the reference's candidates; ties are a bounded fraction.
+#[test]
+fn matches_reference() {
+    let gpu = testing::gpu();
+    let mut runner = TestRunner::new(testing::config());
+    let tally = RefCell::new(Tally::default());
+    let cases = (
+        testing::widths(),
+        1usize..6,
+        params_strategy(),
+        0.5f32..5.0,
+        any::<u64>(),
+        proptest::collection::vec(any::<u32>(), 0..=MAX_BANNED),
+    );
+    runner
+        .run(&cases, |(v, steps, params, scale, seed, raw_banned)| {
+            let params = params.with_banned(&banned_for(&raw_banned, v)).unwrap();
+            params.validate(v as u32).unwrap();
+            tally.borrow_mut().add(check(gpu, v, steps, params, scale, seed)?);
+            Ok(())
+        })
+        .unwrap();
+    let t = tally.into_inner();
+    assert!(t.steps > 0);
+    let fraction = t.ties as f64 / t.steps as f64;
+    eprintln!("sample::matches_reference: {} steps compared, {} ties ({fraction:.3})", t.steps, t.ties);
+    assert!(fraction <= MAX_TIE_FRACTION, "{} of {} steps were ties", t.ties, t.steps);
+}
+
+/// ChatRWKV's `PIPELINE_ARGS` values (the engine's defaults live in rwkv-model; these are test
+/// inputs of realistic shape).
+const PIPELINE_LIKE: SampleParams = SampleParams {
+    temperature: 1.0,
+    top_p: 0.85,
+    top_k: 0,
+    presence_penalty: 0.2,
+    frequency_penalty: 0.2,
+    penalty_decay: 0.996,
+    ..SampleParams::PLAIN
+};
 
 #[test]
 fn vocabulary_size_under_default_limits() {
     // With a flat tail of thousands of kept tokens almost every draw lands within f32 rounding
     // of another token, so these use peaked logits or a small kept set.
     let gpu = testing::gpu_default_limits();
-    let d = SampleParams::CHATRWKV_DEFAULT;
-    let mut compared = 0;
+    let d = PIPELINE_LIKE.with_banned(&[0, 65535]).unwrap();
+    let mut tally = Tally::default();
     for (i, (params, scale)) in [
         (d, 8.0),
         (SampleParams { top_k: 40, temperature: 0.7, ..d }, 3.0),
@@ -145,16 +243,17 @@ fn vocabulary_size_under_default_limits() {
     .into_iter()
     .enumerate()
     {
-        compared += check(gpu, 65536, 3, params, scale, 100 + i as u64).unwrap();
+        tally.add(check(gpu, 65536, 3, params, scale, 100 + i as u64).unwrap());
     }
-    assert!(compared >= 6, "only {compared} steps were far enough from a decision boundary to compare");
+    assert_eq!(tally.steps, 9);
+    assert!(tally.ties <= 3, "{} of 9 steps were ties", tally.ties);
 }
 
 /// Every greedy setting picks the argmax of the penalised logits, step after step.
 #[test]
 fn greedy_settings_pick_the_argmax() {
     let gpu = testing::gpu();
-    let base = SampleParams { presence: 0.7, frequency: 0.4, ..SampleParams::CHATRWKV_DEFAULT };
+    let base = SampleParams { presence_penalty: 0.7, frequency_penalty: 0.4, ..PIPELINE_LIKE };
     for params in [
         SampleParams { top_k: 1, ..base },
         SampleParams { top_p: 1e-7, ..base },
@@ -171,7 +270,13 @@ fn greedy_settings_pick_the_argmax() {
         for step in 0..8 {
             s.step(&logits);
             let penalised: Vec<f32> = (0..v)
-                .map(|i| if seen[i] { logits[i] - (base.presence + counts[i] * base.frequency) } else { logits[i] })
+                .map(|i| {
+                    if seen[i] {
+                        logits[i] - (base.presence_penalty + counts[i] * base.frequency_penalty)
+                    } else {
+                        logits[i]
+                    }
+                })
                 .collect();
             let want = crate::argmax::argmax(&penalised, v)[0];
             assert_eq!(s.out_token.read_u32(gpu)[0], want, "step {step} with {params:?}");
@@ -190,23 +295,25 @@ fn penalties_steer_the_sequence() {
     let logits: Vec<f32> = (0..v).map(|i| 0.05 * i as f32).collect();
     for params in [
         SampleParams {
-            temperature: 1.0,
             top_p: 0.6,
-            top_k: 0,
-            presence: 0.3,
-            frequency: 0.5,
-            decay: 0.99,
-            pad: [0; 2],
+            presence_penalty: 0.3,
+            frequency_penalty: 0.5,
+            penalty_decay: 0.99,
+            ..SampleParams::PLAIN
         },
-        SampleParams { temperature: 0.0, top_p: 1.0, top_k: 0, presence: 0.1, frequency: 0.7, decay: 0.9, pad: [0; 2] },
+        SampleParams {
+            temperature: 0.0,
+            presence_penalty: 0.1,
+            frequency_penalty: 0.7,
+            penalty_decay: 0.9,
+            ..SampleParams::PLAIN
+        },
         SampleParams {
             temperature: 0.6,
-            top_p: 1.0,
             top_k: 3,
-            presence: 0.0,
-            frequency: 1.0,
-            decay: 0.996,
-            pad: [0; 2],
+            frequency_penalty: 1.0,
+            penalty_decay: 0.996,
+            ..SampleParams::PLAIN
         },
     ] {
         let n = 300;
@@ -218,21 +325,15 @@ fn penalties_steer_the_sequence() {
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
-        let (mut counts, mut seen) = (vec![0.0f32; v], vec![false; v]);
-        let mut compared = 0;
+        let mut follower = Follower::new(v, params, 21);
         for (step, &tok) in got.iter().enumerate() {
-            let want = sample(&logits, &mut counts, &mut seen, &params, 21, step as u32);
-            if want.borderline {
-                break;
-            }
-            assert_eq!(tok, want.token, "step {step} with {params:?}");
-            compared += 1;
+            follower.compare(step, &logits, tok).unwrap();
         }
-        assert!(compared >= 50, "only {compared} steps compared with {params:?}");
-        if compared == n {
-            testing::assert_close("counts", &s.counts.read(gpu), &counts, Tolerance::F32_REDUCTION).unwrap();
-            assert_eq!(s.seen_bits(), seen);
-        }
+        let tally = follower.tally;
+        assert_eq!(tally.steps, n);
+        assert!(tally.ties * 10 <= n, "{} of {n} steps were ties with {params:?}", tally.ties);
+        testing::assert_close("counts", &s.counts.read(gpu), &follower.counts, Tolerance::F32_REDUCTION).unwrap();
+        assert_eq!(s.seen_bits(), follower.seen);
     }
 }
 
@@ -244,8 +345,7 @@ fn empirical_distribution() {
     let probs = [0.1f64, 0.2, 0.3, 0.4];
     let logits: Vec<f32> = probs.iter().map(|p| p.ln() as f32).collect();
     for temperature in [1.0f32, 2.0, 0.5] {
-        let params =
-            SampleParams { temperature, top_p: 1.0, top_k: 0, presence: 0.0, frequency: 0.0, decay: 1.0, pad: [0; 2] };
+        let params = SampleParams { temperature, ..SampleParams::PLAIN };
         let n = 2000;
         let s = Session::new(gpu, 4, n, &params, 77);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
@@ -256,13 +356,12 @@ fn empirical_distribution() {
         rec.submit();
         let got = s.history.read_u32(gpu);
         assert_eq!(s.state.read_u32(gpu)[2], n as u32);
-        let (mut counts, mut seen) = (vec![0.0f32; 4], vec![false; 4]);
-        let mut same = 0;
+        let mut follower = Follower::new(4, params, 77);
         for (step, &tok) in got.iter().enumerate() {
-            let want = sample(&logits, &mut counts, &mut seen, &params, 77, step as u32);
-            same += (want.token == tok || want.borderline) as usize;
+            follower.compare(step, &logits, tok).unwrap();
         }
-        assert_eq!(same, n, "GPU and reference draws differ (T = {temperature})");
+        let tally = follower.tally;
+        assert!(tally.ties * 100 <= n, "{} of {n} draws were ties (T = {temperature})", tally.ties);
         let norm: f64 = probs.iter().map(|p| p.powf(1.0 / temperature as f64)).sum();
         for (t, p) in probs.iter().enumerate() {
             let want = p.powf(1.0 / temperature as f64) / norm;
@@ -282,8 +381,7 @@ fn draws_stay_inside_the_kept_set() {
     let probs = [0.06f64, 0.4, 0.04, 0.3, 0.2];
     let logits: Vec<f32> = probs.iter().map(|p| p.ln() as f32).collect();
     for (top_p, top_k, kept) in [(0.75f32, 0, vec![1u32, 3, 4]), (1.0, 2, vec![1, 3]), (0.5, 3, vec![1, 3])] {
-        let params =
-            SampleParams { temperature: 1.0, top_p, top_k, presence: 0.0, frequency: 0.0, decay: 1.0, pad: [0; 2] };
+        let params = SampleParams { top_p, top_k, ..SampleParams::PLAIN };
         let s = Session::new(gpu, 5, 300, &params, 3);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
         let mut rec = gpu.recorder();
@@ -299,13 +397,76 @@ fn draws_stay_inside_the_kept_set() {
     }
 }
 
+/// Banned tokens are never drawn, in any mode, even where the logits favour them by far (token
+/// 0, the end-of-text separator that chat bans, is the argmax); the rest follows the reference.
+#[test]
+fn banned_tokens_are_never_sampled() {
+    let gpu = testing::gpu();
+    let v = 300;
+    let banned = [0u32, 7, 42];
+    let mut logits = testing::Rng::new(8).vec(v, 1.0);
+    for (rank, &t) in banned.iter().enumerate() {
+        logits[t as usize] = 30.0 - 5.0 * rank as f32;
+    }
+    let penalties =
+        SampleParams { presence_penalty: 0.3, frequency_penalty: 0.3, penalty_decay: 0.996, ..SampleParams::PLAIN };
+    for settings in [
+        SampleParams { temperature: 0.0, ..penalties },
+        SampleParams { top_k: 1, ..penalties },
+        SampleParams { top_p: 0.3, ..penalties },
+        SampleParams { temperature: 1.5, ..penalties },
+        SampleParams { temperature: 0.7, top_k: 5, ..penalties },
+        SampleParams { temperature: 0.0, ..SampleParams::PLAIN },
+    ] {
+        // Unbanned, the first token drawn is one of them.
+        let free = Session::new(gpu, v, 1, &settings, 5);
+        free.step(&logits);
+        assert!(banned.contains(&free.out_token.read_u32(gpu)[0]), "{settings:?}");
+
+        let params = settings.with_banned(&banned).unwrap();
+        let n = 200;
+        let s = Session::new(gpu, v, n, &params, 5);
+        gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
+        let mut rec = gpu.recorder();
+        for _ in 0..n {
+            s.record(&mut rec);
+        }
+        rec.submit();
+        let got = s.history.read_u32(gpu);
+        assert!(got.iter().all(|t| !banned.contains(t)), "a banned token was drawn with {params:?}: {got:?}");
+        let mut follower = Follower::new(v, params, 5);
+        for (step, &tok) in got.iter().enumerate() {
+            follower.compare(step, &logits, tok).unwrap();
+        }
+        let tally = follower.tally;
+        assert!(tally.ties * 10 <= n, "{} of {n} steps were ties with {params:?}", tally.ties);
+    }
+}
+
+/// With every token but one banned, that one is always drawn.
+#[test]
+fn all_but_one_banned() {
+    let gpu = testing::gpu();
+    let v = 17;
+    let banned: Vec<u32> = (0..17).filter(|&t| t != 11).collect();
+    let logits = testing::Rng::new(4).vec(v, 3.0);
+    for settings in [PIPELINE_LIKE, SampleParams { temperature: 0.0, ..PIPELINE_LIKE }] {
+        let params = settings.with_banned(&banned).unwrap();
+        params.validate(v as u32).unwrap();
+        let s = Session::new(gpu, v, 20, &params, 6);
+        for _ in 0..20 {
+            s.step(&logits);
+        }
+        assert_eq!(s.history.read_u32(gpu), vec![11; 20], "{params:?}");
+    }
+}
+
 #[test]
 fn history_stops_at_its_end() {
     // Three steps into a history of two: the third token is only in out_token (a write past the
     // end would hit the guard words).
     let gpu = testing::gpu();
-    let params = SampleParams::CHATRWKV_DEFAULT;
-    let s = Session::new(gpu, 50, 2, &params, 1);
+    let s = Session::new(gpu, 50, 2, &PIPELINE_LIKE, 1);
     let logits = testing::Rng::new(2).vec(50, 2.0);
     for _ in 0..3 {
         s.step(&logits);
@@ -318,14 +479,31 @@ fn history_stops_at_its_end() {
 fn rejects_bad_input() {
     let gpu = testing::gpu();
     assert!(Sample::new(gpu, 0).is_err());
-    for bad in [
-        SampleParams { temperature: -1.0, ..SampleParams::CHATRWKV_DEFAULT },
-        SampleParams { top_p: 1.5, ..SampleParams::CHATRWKV_DEFAULT },
-        SampleParams { decay: f32::NAN, ..SampleParams::CHATRWKV_DEFAULT },
+    let d = PIPELINE_LIKE;
+    for (bad, setting) in [
+        (SampleParams { temperature: -1.0, ..d }, "temperature"),
+        (SampleParams { temperature: f32::INFINITY, ..d }, "temperature"),
+        (SampleParams { top_p: 1.5, ..d }, "top_p"),
+        (SampleParams { presence_penalty: f32::NAN, ..d }, "presence_penalty"),
+        (SampleParams { frequency_penalty: f32::INFINITY, ..d }, "frequency_penalty"),
+        (SampleParams { penalty_decay: 1.5, ..d }, "penalty_decay"),
     ] {
-        assert!(bad.validate().is_err());
+        let e = bad.validate(100).unwrap_err();
+        assert!(matches!(e, KernelError::SampleSetting { setting: s, .. } if s == setting), "{e}");
     }
-    assert!(SampleParams::CHATRWKV_DEFAULT.validate().is_ok());
+    assert!(d.validate(100).is_ok());
+    let seventeen: Vec<u32> = (0..17).collect();
+    assert!(matches!(d.with_banned(&seventeen), Err(KernelError::TooManyBanned { count: 17, max: 16 })));
+    let forged = SampleParams { banned_count: 17, ..d };
+    assert!(matches!(forged.validate(100), Err(KernelError::TooManyBanned { count: 17, .. })));
+    let sixteen: Vec<u32> = (0..16).collect();
+    assert!(d.with_banned(&sixteen).unwrap().validate(100).is_ok());
+    assert!(matches!(
+        d.with_banned(&[3, 100]).unwrap().validate(100),
+        Err(KernelError::BannedOutOfVocabulary { token: 100, vocab: 100 })
+    ));
+    assert!(matches!(d.with_banned(&[1, 0, 1]).unwrap().validate(2), Err(KernelError::EveryTokenBanned { vocab: 2 })));
+    assert!(d.with_banned(&[1, 1]).unwrap().validate(2).is_ok());
     let k = Sample::new(gpu, 100).unwrap();
     let small = gpu.buffer("small", 64).unwrap();
     let b = SampleBuffers {

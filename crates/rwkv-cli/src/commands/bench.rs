@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args as ClapArgs;
 use gpu_core::{ContextOptions, Gpu, KernelTime, LimitsPolicy, Timer};
-use rwkv_model::gpu::{Logits, Model, ModelOptions, Path, PrefillCoop};
+use rwkv_model::gpu::{Logits, Model, ModelOptions, Path, PrefillCoop, SamplerConfig};
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 use rwkv_model::ModelFile;
 
@@ -22,7 +22,6 @@ use crate::device::DeviceArgs;
 use crate::generator::Generator;
 use crate::loading::{self, open_model_file};
 use crate::progress;
-use crate::sampling::SamplerConfig;
 
 #[derive(ClapArgs)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["model", "synthetic"])))]
@@ -191,7 +190,7 @@ fn work(model: &Model, layers: usize) -> Work {
 /// One prefill and greedy decode; returns (prefill s, decode s, tokens, GPU work of one decode step).
 fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Vec<u32>, Work)> {
     let state = model.new_state()?;
-    let mut generator = Generator::new(model, &state, &SamplerConfig::greedy())?;
+    let mut generator = Generator::streaming(model, &state, &SamplerConfig::GREEDY)?;
     let start = Instant::now();
     generator.prefill(prompt, &mut |_, _| {})?;
     let prefill = start.elapsed().as_secs_f64();
@@ -199,14 +198,12 @@ fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Ve
     let tokens = (0..gen).map(|_| generator.next_token()).collect::<Result<Vec<u32>>>()?;
     let decode = start.elapsed().as_secs_f64();
     let layers = model.hparams().n_layer.max(1) as f64;
-    let work = match generator.step_stats() {
-        Some(s) => Work {
-            dispatches_per_token: s.dispatches as f64,
-            dispatches_per_layer: s.dispatches as f64 / layers,
-            passes_per_token: s.passes as f64,
-            submissions_per_token: 1.0,
-        },
-        None => work(model, model.hparams().n_layer),
+    let s = generator.step_stats();
+    let work = Work {
+        dispatches_per_token: s.dispatches as f64,
+        dispatches_per_layer: s.dispatches as f64 / layers,
+        passes_per_token: s.passes as f64,
+        submissions_per_token: 1.0,
     };
     Ok((prefill, decode, tokens, work))
 }

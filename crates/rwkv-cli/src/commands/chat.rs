@@ -10,13 +10,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
-use rwkv_model::gpu::{Logits, State};
+use rwkv_model::gpu::{Logits, SamplerConfig, State};
 
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
 use crate::loading::{self, Loaded, PathArgs};
-use crate::sampling::SamplerConfig;
-use crate::sampling_args::{chat_defaults, SamplingArgs};
+use crate::sampling_args::{self, SamplingArgs};
 use crate::text::StopMatcher;
 
 /// The end of a turn in the chat format.
@@ -62,7 +61,7 @@ impl Chat {
         // A fresh seed per answer so /retry gives another one.
         let cfg = SamplerConfig { seed: self.cfg.seed.wrapping_add(self.turns), ..self.cfg.clone() };
         self.turns += 1;
-        let mut generator = Generator::new(m, &self.state, &cfg)?;
+        let mut generator = Generator::exact(m, &self.state, &cfg)?;
         let start = Instant::now();
         generator.prefill(&tokens, &mut |_, _| {})?;
         let prefill_secs = start.elapsed().as_secs_f64();
@@ -83,6 +82,8 @@ impl Chat {
             }
         }
         let decode_secs = start.elapsed().as_secs_f64();
+        // The state takes in the whole answer, the turn's end included when it stopped there.
+        generator.finish()?;
         if !stops.stopped() {
             // Cut short (limit or Ctrl-C): close the turn so the conversation keeps its format.
             stdout.write_all(stops.push(&decoder.finish()).as_bytes())?;
@@ -146,9 +147,9 @@ impl Chat {
 }
 
 pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
-    let cfg = args.sampling.config(&chat_defaults());
-    cfg.validate()?;
+    let cfg = args.sampling.config(&SamplerConfig::CHATRWKV_CHAT);
     let loaded = loading::load(device, &args.model, args.path.path())?;
+    sampling_args::validate(&cfg, loaded.model.hparams().vocab)?;
     let state = loaded.model.new_state()?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();

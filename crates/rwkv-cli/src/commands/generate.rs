@@ -10,12 +10,13 @@ use std::time::Instant;
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
+use rwkv_model::gpu::SamplerConfig;
 
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
 use crate::loading::{self, PathArgs};
 use crate::progress;
-use crate::sampling_args::{pipeline_defaults, SamplingArgs};
+use crate::sampling_args::{self, SamplingArgs};
 use crate::text::{read_prompt, StopMatcher};
 
 /// Prefills of at least this many tokens get a progress bar.
@@ -49,12 +50,12 @@ pub struct Args {
 
 pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
     let prompt = read_prompt(args.prompt.as_deref(), args.prompt_file.as_deref())?;
-    let cfg = args.sampling.config(&pipeline_defaults());
-    cfg.validate()?;
+    let cfg = args.sampling.config(&SamplerConfig::CHATRWKV);
     let loaded = loading::load(device, &args.model, args.path.path())?;
+    sampling_args::validate(&cfg, loaded.model.hparams().vocab)?;
     let tokens = loaded.tokenizer.encode(&prompt);
     let state = loaded.model.new_state()?;
-    let mut generator = Generator::new(&loaded.model, &state, &cfg)?;
+    let mut generator = Generator::streaming(&loaded.model, &state, &cfg)?;
 
     let bar = progress::tokens_bar("prefill", tokens.len(), PREFILL_BAR_MIN_TOKENS);
     let start = Instant::now();
@@ -93,13 +94,12 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
     drop(stdout);
     eprintln!(
         "prefill: {} tokens in {:.3} s ({:.1} tok/s); decode: {generated} tokens in {:.3} s ({:.1} tok/s); \
-         stopped at {why}; sampling on the {}; load {:.2} s",
+         stopped at {why}; load {:.2} s",
         tokens.len(),
         prefill_secs,
         tokens.len() as f64 / prefill_secs.max(1e-9),
         decode_secs,
         generated as f64 / decode_secs.max(1e-9),
-        if generator.on_gpu() { "GPU" } else { "CPU" },
         loaded.load_secs,
     );
     Ok(())

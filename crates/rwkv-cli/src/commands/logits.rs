@@ -10,7 +10,6 @@ use rwkv_model::gpu::Logits;
 
 use crate::device::DeviceArgs;
 use crate::loading::{self, PathArgs};
-use crate::sampling::argmax;
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -107,8 +106,10 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         for v in row {
             out.write_all(&v.to_le_bytes())?;
         }
-        let best = argmax(row);
-        println!("position {p}: argmax {best} (logit {:.4})", row[best]);
+        match kernels::argmax::argmax(row, row.len())[0] {
+            u32::MAX => println!("position {p}: every logit is NaN"),
+            best => println!("position {p}: argmax {best} (logit {:.4})", row[best as usize]),
+        }
     }
     out.flush().with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("wrote {} positions x {vocab} logits to {}", positions.len(), args.out.display());

@@ -2,6 +2,7 @@
 //! next step's embedding input, so the CPU never waits for a token before recording the next
 //! step. Token ids come back through small mapped staging buffers, `lookahead` steps behind.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::mpsc;
 
@@ -12,8 +13,9 @@ use crate::gpu::state::State;
 use crate::gpu::Model;
 use crate::ModelError;
 
-/// How to pick each token (ChatRWKV semantics, spec §8).
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How to pick each token (ChatRWKV semantics, spec §8): the one set of sampling settings,
+/// and the one place their defaults live.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
     /// 0 = greedy.
     pub temperature: f32,
@@ -22,11 +24,18 @@ pub struct SamplerConfig {
     pub top_k: u32,
     pub presence_penalty: f32,
     pub frequency_penalty: f32,
+    /// Multiplies every occurrence count after each token.
     pub penalty_decay: f32,
     pub seed: u64,
+    /// Tokens never sampled, in any mode (at most [`SamplerConfig::MAX_BANNED`]); a `Vec` fits
+    /// through `.into()`.
+    pub banned: Cow<'static, [u32]>,
 }
 
 impl SamplerConfig {
+    /// The most tokens `banned` may hold.
+    pub const MAX_BANNED: usize = kernels::sample::MAX_BANNED;
+
     /// ChatRWKV's `PIPELINE_ARGS` defaults.
     pub const CHATRWKV: SamplerConfig = SamplerConfig {
         temperature: 1.0,
@@ -36,6 +45,20 @@ impl SamplerConfig {
         frequency_penalty: 0.2,
         penalty_decay: 0.996,
         seed: 0,
+        banned: Cow::Borrowed(&[]),
+    };
+
+    /// ChatRWKV's chat demo defaults: a tighter top-p, stronger penalties, and token 0 (the
+    /// end-of-text separator) banned.
+    pub const CHATRWKV_CHAT: SamplerConfig = SamplerConfig {
+        temperature: 1.0,
+        top_p: 0.3,
+        top_k: 0,
+        presence_penalty: 0.5,
+        frequency_penalty: 0.5,
+        penalty_decay: 0.996,
+        seed: 0,
+        banned: Cow::Borrowed(&[0]),
     };
 
     /// Always the most likely token (no penalties).
@@ -47,18 +70,31 @@ impl SamplerConfig {
         frequency_penalty: 0.0,
         penalty_decay: 1.0,
         seed: 0,
+        banned: Cow::Borrowed(&[]),
     };
 
-    fn params(&self) -> SampleParams {
-        SampleParams {
+    /// The kernel's parameters for a vocabulary of `vocab` tokens; fails (typed, naming the
+    /// setting and the value) on a setting sampling gives no meaning to, more than
+    /// [`Self::MAX_BANNED`] banned tokens, a banned token outside the vocabulary, or a ban of
+    /// the whole vocabulary.
+    pub fn params(&self, vocab: usize) -> Result<SampleParams, ModelError> {
+        let params = SampleParams {
             temperature: self.temperature,
             top_p: self.top_p,
             top_k: self.top_k,
-            presence: self.presence_penalty,
-            frequency: self.frequency_penalty,
-            decay: self.penalty_decay,
-            pad: [0; 2],
+            presence_penalty: self.presence_penalty,
+            frequency_penalty: self.frequency_penalty,
+            penalty_decay: self.penalty_decay,
+            ..SampleParams::PLAIN
         }
+        .with_banned(&self.banned)?;
+        params.validate(u32::try_from(vocab).unwrap_or(u32::MAX))?;
+        Ok(params)
+    }
+
+    /// Checks these settings for a vocabulary of `vocab` tokens (see [`Self::params`]).
+    pub fn validate(&self, vocab: usize) -> Result<(), ModelError> {
+        self.params(vocab).map(|_| ())
     }
 }
 
@@ -92,16 +128,17 @@ pub struct Generator<'m> {
 
 impl Model {
     /// A generator that continues `state`. `lookahead` is how many steps may be queued on the
-    /// GPU ahead of the token the caller is reading: 0 makes the state end exactly after the
-    /// last token returned (what a chat needs); 1-2 keeps the GPU busy while the CPU prints.
+    /// GPU ahead of the token the caller is reading: with 0 the state ends exactly before the
+    /// last token returned (a chat feeds that one itself when the answer ends); 1-2 keeps the
+    /// GPU busy while the CPU prints. Fails (typed) on settings `config` cannot hold for this
+    /// vocabulary (see [`SamplerConfig::params`]).
     pub fn generator<'m>(
         &'m self,
         state: &'m State,
         config: &SamplerConfig,
         lookahead: usize,
     ) -> Result<Generator<'m>, ModelError> {
-        let params = config.params();
-        params.validate()?;
+        let params = config.params(self.hp.vocab)?;
         let gpu = &self.gpu;
         let v = self.hp.vocab as u64;
         let buffers = SamplerBuffers {
