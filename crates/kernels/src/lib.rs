@@ -78,8 +78,6 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         layer_norm::KERNEL,
         matvec::KERNEL,
         matvec::KERNEL_SUBGROUP,
-        matvec::KERNEL_STAGED,
-        matvec::KERNEL_STAGED_SUBGROUP,
         matvec::KERNEL_PROLOGUE,
         matvec::KERNEL_PROLOGUE_SUBGROUP,
         matmul::KERNEL,

@@ -65,8 +65,6 @@ override LN_B_ROW: u32 = 0u;
 override MIX_ROW: u32 = 0u;
 override PARITY: u32 = 0u;
 override WRITE_SHIFT: bool = false;
-// Row groups (of WG / TPR · R rows) per workgroup, sharing one prologue.
-override REPEAT: u32 = 1u;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
 // The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 1, 2 or
@@ -117,7 +115,7 @@ fn xs_slot(q: u32, nq: u32) -> u32 {
 }
 
 // Input vec4 q of a segment with rows of k values: the bound x, or the prepared input
-// (main_prologue, main_staged).
+// (main_prologue).
 fn x_vec(q: u32, k: u32) -> vec4<f32> {
     if (PROLOGUE) {
         return xs[xs_slot(q, k / 4u)];
@@ -345,18 +343,18 @@ fn store_shift(h: u32, q: u32, v: vec4<f32>) {
 }
 
 // One token with the LayerNorm + token-shift prologue (PROLOGUE = true): each workgroup owns
-// REPEAT groups of WG / TPR · R consecutive rows, normalises x itself, then for each segment among
+// one group of WG / TPR · R consecutive rows, normalises x itself, then for each segment among
 // its rows prepares that segment's mixed input in xs and reduces its rows of that segment.
 @compute @workgroup_size(WG)
 fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let wg = flat_workgroup(wid, nwg);
     let rows_per_group = WG / TPR * R;
-    let first = wg * REPEAT * rows_per_group;
+    let first = wg * rows_per_group;
     if (first >= PART_ROWS) {
         return; // a whole spare workgroup of a 2-D grid (uniform)
     }
-    let last = min(first + REPEAT * rows_per_group, PART_ROWS) - 1u;
+    let last = min(first + rows_per_group, PART_ROWS) - 1u;
     let nq = (C + 3u) / 4u;
     // LayerNorm statistics: the mean, then the centred variance (x is read from the cache).
     var sum = 0.0;
@@ -389,46 +387,20 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-// The rows first..=last of segment s, whose input is prepared in xs (REPEAT passes of the
-// workgroup's row groups; call from uniform control flow).
+// The rows first..=last of segment s, whose input is prepared in xs (call from uniform control
+// flow).
 fn segment_rows(s: u32, first: u32, last: u32, lid: u32) {
     let lane = lid % TPR;
-    for (var g = 0u; g < REPEAT; g++) {
-        let r0 = first + g * (WG / TPR * R) + lid / TPR * R;
-        let mine = r0 <= last && seg_of(r0) == s;
-        var acc = vec4<f32>(0.0);
-        if (mine) {
-            acc = rows_dot(r0, lane);
-        }
-        for (var j = 0u; j < R; j++) {
-            let total = row_sum(lid, lane, acc[j]);
-            if (mine && lane == 0u) {
-                store(r0 + j, total);
-            }
-        }
+    let r0 = first + lid / TPR * R;
+    let mine = r0 <= last && seg_of(r0) == s;
+    var acc = vec4<f32>(0.0);
+    if (mine) {
+        acc = rows_dot(r0, lane);
     }
-}
-
-// One token with the input staged in workgroup memory (PROLOGUE = true, no LayerNorm): each
-// workgroup owns REPEAT groups of WG / TPR · R consecutive rows and, for each segment among
-// them, copies the segment's input block into xs (chunk-transposed) before reducing its rows.
-@compute @workgroup_size(WG)
-fn main_staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let wg = flat_workgroup(wid, nwg);
-    let first = wg * REPEAT * (WG / TPR * R);
-    if (first >= PART_ROWS) {
-        return; // a whole spare workgroup of a 2-D grid (uniform)
-    }
-    let last = min(first + REPEAT * (WG / TPR * R), PART_ROWS) - 1u;
-    for (var s = seg_of(first); s <= seg_of(last); s++) {
-        let nq = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3) / 4u;
-        let xq = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) / 4u;
-        for (var q = lid; q < nq; q += WG) {
-            xs[xs_slot(q, nq)] = x[xq + q];
+    for (var j = 0u; j < R; j++) {
+        let total = row_sum(lid, lane, acc[j]);
+        if (mine && lane == 0u) {
+            store(r0 + j, total);
         }
-        workgroupBarrier();
-        segment_rows(s, first, last, lid);
-        workgroupBarrier();
     }
 }
