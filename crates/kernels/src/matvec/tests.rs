@@ -173,7 +173,7 @@ fn head(gpu: &Gpu, format: formats::WeightFormat) {
     let spec = Projection::new(format, v as u32, c as u32).split(blocks.iter().map(|&b| b as u32).collect());
     let mut rng = Rng::new(29);
     let x = rng.vec(c, 1.0);
-    let mut gguf = Vec::with_capacity(format.gguf_bytes(v * c));
+    let mut gguf = Vec::with_capacity(format.stored_bytes(v * c));
     let mut want = Vec::with_capacity(v);
     let chunk = 4096;
     for _ in 0..v / chunk {
@@ -185,7 +185,7 @@ fn head(gpu: &Gpu, format: formats::WeightFormat) {
         );
         gguf.extend(bytes);
     }
-    let parts: Vec<gpu_core::GpuBuffer> = formats::pack_row_blocks(format, &gguf, c, &blocks)
+    let parts: Vec<gpu_core::GpuBuffer> = crate::packing::pack_row_blocks(format, &gguf, c, &blocks)
         .unwrap()
         .iter()
         .map(|w| gpu.buffer_from("head block", w).unwrap())
