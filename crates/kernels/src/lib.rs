@@ -1,32 +1,28 @@
 //! Every WGSL compute kernel of the engine. Each kernel is one unit (`src/<kernel>/`): its
 //! `.wgsl`, its Rust launcher (bindings, workgroup size, dispatch size, shape checks), its CPU
-//! reference and its GPU-vs-reference tests. Shared WGSL helpers live in `common.wgsl`,
-//! prepended by `build.rs`, which also validates every shader with naga.
+//! reference and its GPU-vs-reference tests. Shared WGSL helpers live in `common.wgsl` (and, for
+//! the matrix kernels, `projection.wgsl`); `build.rs` composes each shader module from its files
+//! (`shader_check::modules`) and validates it with naga.
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
-pub mod add;
-pub mod argmax;
-pub mod copy;
 pub mod embedding;
 pub mod formats;
-pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
-pub mod lora;
 pub mod matmul;
 pub mod matmul_coop;
 pub mod matvec;
 pub mod packing;
 pub mod projection;
-pub mod relu_sq;
 pub mod sample;
-pub mod softmax;
 pub mod time_mix;
 pub mod token_shift;
 
 mod token_count;
 
+#[cfg(test)]
+pub(crate) mod argmax;
 #[cfg(test)]
 pub(crate) mod projection_testing;
 #[cfg(feature = "validate")]
@@ -42,6 +38,8 @@ pub enum KernelError {
     Gpu(#[from] gpu_core::GpuError),
     #[error("kernel '{kernel}': {what} is {found}, which it cannot handle ({why})")]
     Shape { kernel: &'static str, what: &'static str, found: u64, why: &'static str },
+    #[error("kernel '{kernel}': a {found} matrix cannot be packed as {wanted} ({why})")]
+    Format { kernel: &'static str, found: &'static str, wanted: &'static str, why: &'static str },
     #[error("kernel '{kernel}': buffer '{binding}' holds {found} bytes but {needed} are needed")]
     BufferTooSmall { kernel: &'static str, binding: &'static str, found: u64, needed: u64 },
     #[error("sampling setting {setting} is {value}, expected {expected}")]
@@ -91,8 +89,6 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         layer_norm::KERNEL,
         matvec::KERNEL,
         matvec::KERNEL_SUBGROUP,
-        matvec::KERNEL_STAGED,
-        matvec::KERNEL_STAGED_SUBGROUP,
         matvec::KERNEL_PROLOGUE,
         matvec::KERNEL_PROLOGUE_SUBGROUP,
         matmul::KERNEL,
@@ -101,12 +97,6 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         time_mix::KERNEL,
         time_mix::KERNEL_LORA,
         embedding::KERNEL,
-        group_norm::KERNEL,
-        add::KERNEL,
-        relu_sq::KERNEL,
-        copy::KERNEL,
-        softmax::KERNEL,
-        argmax::KERNEL,
         sample::KERNEL,
         token_shift::KERNEL,
         ln_shift::KERNEL,

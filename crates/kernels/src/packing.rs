@@ -12,7 +12,7 @@ use half::f16;
 use crate::formats::{WeightFormat, Q8_0_BLOCK, Q8_0_BLOCK_BYTES};
 use crate::{KernelError, Result};
 
-/// One matrix as stored in a GGUF file: its bytes in `format`, `rows` rows of `k` values.
+/// One matrix as stored: its bytes in `format`, `rows` rows of `k` values.
 #[derive(Clone, Copy, Debug)]
 pub struct SourceMatrix<'a> {
     pub format: WeightFormat,
@@ -41,7 +41,7 @@ fn shape_error(what: &'static str, found: usize, why: &'static str) -> KernelErr
 
 impl<'a> Packing<'a> {
     /// Matrices stored in `format`, packed in that format.
-    pub fn new(format: WeightFormat, matrices: &[crate::formats::MatrixBytes<'a>]) -> Result<Packing<'a>> {
+    pub fn new(format: WeightFormat, matrices: &[MatrixBytes<'a>]) -> Result<Packing<'a>> {
         let sources: Vec<SourceMatrix<'a>> =
             matrices.iter().map(|m| SourceMatrix { format, bytes: m.bytes, rows: m.rows, k: m.k }).collect();
         Self::from_sources(format, &sources)
@@ -54,15 +54,16 @@ impl<'a> Packing<'a> {
         let mut total = 0usize;
         for m in sources {
             if m.format != format && format != WeightFormat::F32 {
-                return Err(shape_error(
-                    "stored format (ggml type)",
-                    m.format.ggml_type() as usize,
-                    "only F32 layouts convert from another format",
-                ));
+                return Err(KernelError::Format {
+                    kernel: "formats",
+                    found: m.format.name(),
+                    wanted: format.name(),
+                    why: "only F32 layouts convert from another format",
+                });
             }
             m.format.check_row_len(m.k)?;
             let values = m.rows.checked_mul(m.k).ok_or_else(|| shape_error("rows", m.rows, "rows x K overflows"))?;
-            if m.bytes.len() != m.format.gguf_bytes(values) {
+            if m.bytes.len() != m.format.stored_bytes(values) {
                 return Err(shape_error("matrix byte length", m.bytes.len(), "does not match rows x K in this format"));
             }
             starts.push(total);
@@ -268,18 +269,46 @@ pub fn row_block_packings<'a>(
     blocks: &[usize],
 ) -> Result<Vec<Packing<'a>>> {
     let rows: usize = blocks.iter().sum();
-    if rows != matrix.rows || matrix.bytes.len() != matrix.format.gguf_bytes(rows * matrix.k) {
+    if rows != matrix.rows || matrix.bytes.len() != matrix.format.stored_bytes(rows * matrix.k) {
         return Err(shape_error("matrix byte length", matrix.bytes.len(), "does not match rows x K in this format"));
     }
     let mut out = Vec::with_capacity(blocks.len());
     let mut at = 0;
     for &rows in blocks {
-        let len = matrix.format.gguf_bytes(rows * matrix.k);
+        let len = matrix.format.stored_bytes(rows * matrix.k);
         let block = SourceMatrix { bytes: &matrix.bytes[at..at + len], rows, ..matrix };
         out.push(Packing::from_sources(format, &[block])?);
         at += len;
     }
     Ok(out)
+}
+
+/// One matrix of a packed weight in the weight's format: its stored bytes, `rows` rows of `k` values.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixBytes<'a> {
+    pub bytes: &'a [u8],
+    pub rows: usize,
+    pub k: usize,
+}
+
+/// The GPU layout of one or more matrices of the same format stacked by rows (the packed
+/// weight of a segmented projection, e.g. W_r|W_k|W_v or the four LoRA A matrices). The
+/// matrices may have different row lengths; for Q8_0 all quants come first, then all scales,
+/// in the same order. [`Packing`] writes the same layout in place, a range at a time.
+pub fn pack_matrices(format: WeightFormat, matrices: &[MatrixBytes<'_>]) -> Result<Vec<u32>> {
+    Packing::new(format, matrices)?.to_words()
+}
+
+/// The GPU layout of one matrix.
+pub fn pack_matrix(format: WeightFormat, bytes: &[u8], rows: usize, k: usize) -> Result<Vec<u32>> {
+    pack_matrices(format, &[MatrixBytes { bytes, rows, k }])
+}
+
+/// The GPU layouts of consecutive row blocks of one matrix (`blocks` from [`crate::formats::row_blocks`]).
+pub fn pack_row_blocks(format: WeightFormat, bytes: &[u8], k: usize, blocks: &[usize]) -> Result<Vec<Vec<u32>>> {
+    let rows = blocks.iter().sum();
+    let matrix = SourceMatrix { format, bytes, rows, k };
+    row_block_packings(format, matrix, blocks)?.iter().map(Packing::to_words).collect()
 }
 
 #[cfg(test)]

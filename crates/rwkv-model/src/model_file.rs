@@ -7,7 +7,7 @@ use gguf_file::{GgmlType, GgufFile, MetadataValue};
 
 use crate::error::ModelError;
 use crate::hparams::HParams;
-use crate::tensors::{unsupported, validate_tensors};
+use crate::tensors::{unsupported, validate_tensors, weight_format};
 
 /// A validated RWKV-7 model file.
 #[derive(Debug)]
@@ -81,6 +81,8 @@ impl ModelFile {
         if !t.dtype.is_supported() {
             return Err(unsupported(&self.gguf, name, t.dtype));
         }
-        gguf_file::to_f32(t.dtype, t.bytes).ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
+        weight_format(t.dtype)
+            .and_then(|format| kernels::formats::dequantize(format, t.bytes).ok())
+            .ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
     }
 }

@@ -2,9 +2,11 @@
 //! have, and the check of a file against that table.
 
 use gguf_file::{GgmlType, GgufFile, TensorInfo};
+use kernels::formats::WeightFormat;
 
 use crate::error::{shape_string, ModelError};
 use crate::hparams::HParams;
+pub use crate::names::blk;
 
 /// What a tensor is used for, which decides the types it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,11 +27,6 @@ pub struct ExpectedTensor {
     /// Expected dimensions, ggml order (`ne[0]` fastest). Trailing 1s are not significant.
     pub ne: Vec<u64>,
     pub role: TensorRole,
-}
-
-/// `blk.{layer}.{suffix}`.
-pub fn blk(layer: usize, suffix: &str) -> String {
-    format!("blk.{layer}.{suffix}")
 }
 
 /// Every tensor an RWKV-7 GGUF with these hyperparameters holds, in a stable order: the model-level
@@ -126,6 +123,17 @@ pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError>
         return Err(ModelError::UnexpectedTensor { path: path(), tensor: extra.name.clone(), hint });
     }
     Ok(())
+}
+
+/// The kernels' weight format of a tensor stored as `ty`; `None` for the types the kernels cannot
+/// read.
+pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
+    match ty {
+        GgmlType::F32 => Some(WeightFormat::F32),
+        GgmlType::F16 => Some(WeightFormat::F16),
+        GgmlType::Q8_0 => Some(WeightFormat::Q8_0),
+        _ => None,
+    }
 }
 
 /// Refuses a tensor whose type the engine cannot compute with.

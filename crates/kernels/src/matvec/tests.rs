@@ -72,7 +72,6 @@ proptest! {
         tpr_log in 0u32..=5,
         wg_log in 0u32..=2,
         subgroups in any::<bool>(),
-        staged in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let gpu = if subgroups { testing::gpu() } else { testing::gpu_without_subgroups() };
@@ -80,8 +79,7 @@ proptest! {
         let cap = gpu.caps().subgroups.map_or(32, |sg| sg.min.min(32));
         let threads_per_row = (1u32 << tpr_log).min(cap);
         let workgroup = (64u32 << wg_log).max(threads_per_row);
-        // Staging where it can run (vec4-aligned rows), else the plain entry.
-        let g = Geometry { threads_per_row, rows, workgroup, stage_input: staged && auto.vec, ..auto };
+        let g = Geometry { threads_per_row, rows, workgroup, ..auto };
         let mut rng = Rng::new(seed);
         let w = pt::weight(&spec, &mut rng);
         let d = pt::data(&spec, 1, &mut rng);
@@ -175,7 +173,7 @@ fn head(gpu: &Gpu, format: formats::WeightFormat) {
     let spec = Projection::new(format, v as u32, c as u32).split(blocks.iter().map(|&b| b as u32).collect());
     let mut rng = Rng::new(29);
     let x = rng.vec(c, 1.0);
-    let mut gguf = Vec::with_capacity(format.gguf_bytes(v * c));
+    let mut gguf = Vec::with_capacity(format.stored_bytes(v * c));
     let mut want = Vec::with_capacity(v);
     let chunk = 4096;
     for _ in 0..v / chunk {
@@ -187,7 +185,7 @@ fn head(gpu: &Gpu, format: formats::WeightFormat) {
         );
         gguf.extend(bytes);
     }
-    let parts: Vec<gpu_core::GpuBuffer> = formats::pack_row_blocks(format, &gguf, c, &blocks)
+    let parts: Vec<gpu_core::GpuBuffer> = crate::packing::pack_row_blocks(format, &gguf, c, &blocks)
         .unwrap()
         .iter()
         .map(|w| gpu.buffer_from("head block", w).unwrap())
