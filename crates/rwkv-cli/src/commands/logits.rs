@@ -106,9 +106,11 @@ pub fn run(device: &DeviceArgs, args: Args) -> Result<()> {
         for v in row {
             out.write_all(&v.to_le_bytes())?;
         }
-        match kernels::argmax::argmax(row, row.len())[0] {
-            u32::MAX => println!("position {p}: every logit is NaN"),
-            best => println!("position {p}: argmax {best} (logit {:.4})", row[best as usize]),
+        // The first largest logit (NaN never wins).
+        let best = row.iter().enumerate().filter(|(_, v)| !v.is_nan()).reduce(|a, b| if b.1 > a.1 { b } else { a });
+        match best {
+            None => println!("position {p}: every logit is NaN"),
+            Some((i, v)) => println!("position {p}: argmax {i} (logit {v:.4})"),
         }
     }
     out.flush().with_context(|| format!("writing {}", args.out.display()))?;
