@@ -24,10 +24,7 @@ pub struct DispatchList {
 impl DispatchList {
     /// Runs `record` against a recorder that keeps what is recorded instead of encoding it: the
     /// launchers' usual `record` calls, unchanged, build the list. Nothing is submitted.
-    pub fn capture<E>(
-        gpu: &Gpu,
-        record: impl FnOnce(&mut Recorder<'_>) -> Result<(), E>,
-    ) -> Result<DispatchList, E> {
+    pub fn capture<E>(gpu: &Gpu, record: impl FnOnce(&mut Recorder<'_>) -> Result<(), E>) -> Result<DispatchList, E> {
         let mut rec = Recorder::capturing(gpu);
         record(&mut rec)?;
         Ok(DispatchList { commands: rec.into_commands() })

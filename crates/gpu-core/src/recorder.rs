@@ -11,7 +11,9 @@ pub struct RecorderStats {
     pub copies: u32,
 }
 
-/// Where a recorder's commands go.
+/// Where a recorder's commands go. One lives per submission, on the stack: boxing the encoder
+/// would only add an allocation per submission.
+#[allow(clippy::large_enum_variant)]
 enum Target {
     /// Into a command buffer, submitted by [`Recorder::submit`].
     Encoder { encoder: wgpu::CommandEncoder, pass: Option<wgpu::ComputePass<'static>> },
@@ -148,9 +150,7 @@ impl<'g> Recorder<'g> {
     pub fn copy_to_raw(&mut self, src: &GpuBuffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, size: u64) {
         match self.encoder_outside_pass() {
             Some(enc) => enc.copy_buffer_to_buffer(src.raw(), src_offset, dst, dst_offset, size),
-            None => {
-                self.push(Command::CopyToRaw { src: src.clone(), src_offset, dst: dst.clone(), dst_offset, size })
-            }
+            None => self.push(Command::CopyToRaw { src: src.clone(), src_offset, dst: dst.clone(), dst_offset, size }),
         }
         self.stats.copies += 1;
     }
@@ -163,7 +163,8 @@ impl<'g> Recorder<'g> {
 
     /// Records every command of `list`, in order, as if recorded here: its dispatches join the
     /// open pass, with timestamps between them when a timer is attached. Creates no pipeline or
-    /// bind group, takes no lock and allocates nothing per dispatch.
+    /// bind group, takes no lock and allocates nothing of its own per dispatch (wgpu stores each
+    /// command in its command buffer).
     pub fn replay(&mut self, list: &DispatchList) {
         if let Target::Capture(commands) = &mut self.target {
             commands.extend(list.commands.iter().cloned());
