@@ -1,34 +1,60 @@
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A labelled storage buffer with a process-unique id (the bind-group cache key).
-#[derive(Clone, Debug)]
-pub struct GpuBuffer {
-    buffer: wgpu::Buffer,
-    id: u64,
-    label: String,
+/// How many buffers made through one [`crate::Gpu`] are alive, and their bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveBuffers {
+    pub buffers: u64,
+    pub bytes: u64,
 }
 
-impl GpuBuffer {
-    pub(crate) fn wrap(buffer: wgpu::Buffer, label: &str) -> Self {
-        GpuBuffer { buffer, id: NEXT_ID.fetch_add(1, Ordering::Relaxed), label: label.to_string() }
+/// The atomic counters behind [`LiveBuffers`], shared by a device and its buffers.
+#[derive(Debug, Default)]
+pub(crate) struct LiveCounter {
+    buffers: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl LiveCounter {
+    pub(crate) fn get(&self) -> LiveBuffers {
+        LiveBuffers { buffers: self.buffers.load(Ordering::Relaxed), bytes: self.bytes.load(Ordering::Relaxed) }
     }
-    /// Wraps a buffer made directly with wgpu (e.g. a uniform or indirect buffer).
-    pub fn from_raw(buffer: wgpu::Buffer, label: &str) -> Self {
-        Self::wrap(buffer, label)
+}
+
+/// The one owner of a wgpu buffer: counted live from creation until the last handle to it
+/// (a [`GpuBuffer`] clone or a [`crate::BindGroup`] binding it) is dropped.
+#[derive(Debug)]
+struct Owned {
+    buffer: wgpu::Buffer,
+    label: String,
+    live: Arc<LiveCounter>,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.live.buffers.fetch_sub(1, Ordering::Relaxed);
+        self.live.bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
+    }
+}
+
+/// A labelled buffer made through a [`crate::Gpu`]; clones share it.
+#[derive(Clone, Debug)]
+pub struct GpuBuffer(Arc<Owned>);
+
+impl GpuBuffer {
+    pub(crate) fn wrap(buffer: wgpu::Buffer, label: &str, live: &Arc<LiveCounter>) -> Self {
+        live.buffers.fetch_add(1, Ordering::Relaxed);
+        live.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
+        GpuBuffer(Arc::new(Owned { buffer, label: label.to_string(), live: live.clone() }))
     }
     pub fn raw(&self) -> &wgpu::Buffer {
-        &self.buffer
-    }
-    pub fn id(&self) -> u64 {
-        self.id
+        &self.0.buffer
     }
     pub fn label(&self) -> &str {
-        &self.label
+        &self.0.label
     }
     pub fn size(&self) -> u64 {
-        self.buffer.size()
+        self.0.buffer.size()
     }
     /// The whole buffer as a binding.
     pub fn all(&self) -> BufferRange<'_> {
@@ -49,12 +75,9 @@ pub struct BufferRange<'a> {
 }
 
 impl BufferRange<'_> {
-    pub(crate) fn key(&self) -> (u64, u64, u64) {
-        (self.buffer.id, self.offset, self.size)
-    }
     pub(crate) fn as_binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: &self.buffer.buffer,
+            buffer: self.buffer.raw(),
             offset: self.offset,
             size: wgpu::BufferSize::new(self.size),
         })

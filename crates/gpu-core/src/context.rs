@@ -2,9 +2,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::adapter::{new_instance, select_adapter, AdapterSelector};
-use crate::buffer::{BufferRange, GpuBuffer};
+use crate::buffer::{BufferRange, GpuBuffer, LiveBuffers, LiveCounter};
 use crate::caps::{Capabilities, LimitsPolicy, SubgroupSize};
-use crate::pipeline::{BindGroupKey, PipelineKey, PipelineSlot};
+use crate::pipeline::{PipelineKey, PipelineSlot};
 use crate::staging_pool::StagingPool;
 use crate::upload::Counters;
 use crate::{GpuError, Result};
@@ -28,14 +28,15 @@ pub struct ContextOptions {
     pub shader_runtime_checks: bool,
 }
 
-/// An open device with its queue, negotiated capabilities and caches.
+/// An open device with its queue, negotiated capabilities and pipeline cache.
 pub struct Gpu {
     pub(crate) adapter: wgpu::Adapter,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     caps: Capabilities,
     pub(crate) pipelines: Mutex<HashMap<PipelineKey, PipelineSlot>>,
-    pub(crate) bind_groups: Mutex<HashMap<BindGroupKey, wgpu::BindGroup>>,
+    /// Buffers made through this device that are still alive.
+    live: Arc<LiveCounter>,
     pub(crate) shader_runtime_checks: bool,
     pub(crate) counters: Counters,
     /// The staging pool of the open upload sessions and how many are open.
@@ -98,7 +99,7 @@ impl Gpu {
             queue,
             caps,
             pipelines: Mutex::new(HashMap::new()),
-            bind_groups: Mutex::new(HashMap::new()),
+            live: Arc::default(),
             shader_runtime_checks: options.shader_runtime_checks,
             counters: Counters::default(),
             upload_pool: Mutex::new(None),
@@ -160,7 +161,7 @@ impl Gpu {
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(GpuError::Allocation { label: label.into(), size, message: e.to_string() });
         }
-        Ok(GpuBuffer::wrap(buf, label))
+        Ok(GpuBuffer::wrap(buf, label, &self.live))
     }
 
     /// A storage buffer holding `bytes` (padded with zeros to a multiple of 4).
@@ -187,7 +188,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         self.queue.write_buffer(&buf, 0, bytes);
-        Ok(GpuBuffer::wrap(buf, label))
+        Ok(GpuBuffer::wrap(buf, label, &self.live))
     }
 
     /// Writes `bytes` into `buffer` at `offset` (queued; takes effect before the next submit).
@@ -239,9 +240,14 @@ impl Gpu {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| GpuError::Submit(e.to_string()))
     }
 
-    /// Number of cached pipelines and bind groups (for tests and stats).
-    pub fn cache_sizes(&self) -> (usize, usize) {
-        let pipelines = self.pipelines.lock().unwrap().values().filter(|s| s.lock().unwrap().is_some()).count();
-        (pipelines, self.bind_groups.lock().unwrap().len())
+    /// Number of cached pipelines (for tests and stats).
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.lock().unwrap().values().filter(|s| s.lock().unwrap().is_some()).count()
+    }
+
+    /// The storage and uniform buffers made through this device that are still alive (held by a
+    /// [`GpuBuffer`] or by a [`crate::BindGroup`] binding them), and their bytes.
+    pub fn live_buffers(&self) -> LiveBuffers {
+        self.live.get()
     }
 }

@@ -1,15 +1,17 @@
 //! The GPU layer every other crate stands on: adapter choice, limits and capability
-//! negotiation, cached pipelines with several bind groups, cached bind groups, buffers,
-//! upload and readback, a recorder that batches many dispatches into one submission, and
-//! GPU timestamps.
+//! negotiation, cached pipelines with several bind groups, bind groups owned by their callers,
+//! buffers with live counts, upload and readback, a recorder that batches many dispatches into
+//! one submission, dispatch lists recorded once and replayed, and GPU timestamps.
 //!
 //! Nothing here knows about RWKV or about any particular kernel: a kernel is described by a
 //! [`KernelSource`] (WGSL text plus its declared bindings) and everything else follows.
 
 mod adapter;
+mod bind_group;
 mod buffer;
 mod caps;
 mod context;
+mod dispatch_list;
 mod error;
 mod kernel;
 mod pipeline;
@@ -19,9 +21,11 @@ mod timer;
 mod upload;
 
 pub use adapter::{list_adapters, new_instance, AdapterSelector, AdapterSummary};
-pub use buffer::{BufferRange, GpuBuffer, RowSplit};
+pub use bind_group::BindGroup;
+pub use buffer::{BufferRange, GpuBuffer, LiveBuffers, RowSplit};
 pub use caps::{Capabilities, LimitsPolicy, SubgroupSize};
 pub use context::{ContextOptions, Gpu};
+pub use dispatch_list::DispatchList;
 pub use error::GpuError;
 pub use kernel::{Access, Binding, KernelSource, Needs};
 pub use pipeline::Pipeline;

@@ -1,7 +1,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::buffer::BufferRange;
 use crate::kernel::{Access, KernelSource};
 use crate::{Gpu, GpuError, Result};
 
@@ -17,20 +16,13 @@ pub(crate) struct PipelineKey {
 /// pipeline wait on its lock instead of compiling it twice.
 pub(crate) type PipelineSlot = Arc<Mutex<Option<Arc<Pipeline>>>>;
 
-/// Cache key of a bind group: the layout and the exact buffer ranges bound.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct BindGroupKey {
-    layout: wgpu::BindGroupLayout,
-    ranges: Vec<(u64, u64, u64)>,
-}
-
 /// A compute pipeline with one layout per bind group, labelled with its kernel's name.
 #[derive(Debug)]
 pub struct Pipeline {
     pub kernel: KernelSource,
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) layouts: Vec<wgpu::BindGroupLayout>,
-    label: String,
+    pub(crate) label: Arc<str>,
 }
 
 impl Pipeline {
@@ -115,11 +107,11 @@ impl Gpu {
         }
         let start = Instant::now();
         self.check_kernel(kernel)?;
-        let label = if overrides.is_empty() {
-            kernel.name.to_string()
+        let label: Arc<str> = if overrides.is_empty() {
+            kernel.name.into()
         } else {
             let parts: Vec<String> = overrides.iter().map(|(n, v)| format!("{n}={v}")).collect();
-            format!("{}[{}]", kernel.name, parts.join(","))
+            format!("{}[{}]", kernel.name, parts.join(",")).into()
         };
         let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -166,83 +158,18 @@ impl Gpu {
             .map(|e| error_chain(&e))
             .collect();
         if !errors.is_empty() {
-            return Err(GpuError::Pipeline { kernel: label, message: errors.join("; ") });
+            return Err(GpuError::Pipeline { kernel: label.to_string(), message: errors.join("; ") });
         }
         let p = Arc::new(Pipeline { kernel: *kernel, pipeline, layouts, label });
         *cached = Some(p.clone());
         self.counters.pipeline_compiled(start);
         Ok(p)
     }
-
-    /// The bind group binding `ranges` (in binding order) to `group` of `pipeline`, created
-    /// once per distinct set of ranges and cached.
-    pub fn bind_group(&self, pipeline: &Pipeline, group: u32, ranges: &[BufferRange<'_>]) -> Result<wgpu::BindGroup> {
-        let decl = pipeline.kernel.group(group);
-        let layout = pipeline.layouts.get(group as usize).ok_or_else(|| GpuError::BindingCount {
-            kernel: pipeline.label.clone(),
-            group,
-            expected: 0,
-            found: ranges.len(),
-        })?;
-        if decl.len() != ranges.len() {
-            return Err(GpuError::BindingCount {
-                kernel: pipeline.label.clone(),
-                group,
-                expected: decl.len(),
-                found: ranges.len(),
-            });
-        }
-        let key = BindGroupKey { layout: layout.clone(), ranges: ranges.iter().map(|r| r.key()).collect() };
-        if let Some(bg) = self.bind_groups.lock().unwrap().get(&key) {
-            return Ok(bg.clone());
-        }
-        let l = &self.caps().limits;
-        for (d, r) in decl.iter().zip(ranges) {
-            let max = if d.access == Access::Uniform {
-                l.max_uniform_buffer_binding_size
-            } else {
-                l.max_storage_buffer_binding_size
-            };
-            if r.size > max {
-                return Err(GpuError::TooLarge {
-                    label: format!("{} (binding '{}' of kernel '{}')", r.buffer.label(), d.name, pipeline.label),
-                    size: r.size,
-                    limit: if d.access == Access::Uniform {
-                        "max_uniform_buffer_binding_size"
-                    } else {
-                        "max_storage_buffer_binding_size"
-                    },
-                    max,
-                });
-            }
-        }
-        let entries: Vec<wgpu::BindGroupEntry> = decl
-            .iter()
-            .zip(ranges)
-            .map(|(d, r)| wgpu::BindGroupEntry { binding: d.binding, resource: r.as_binding() })
-            .collect();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&format!("{}/group{group}", pipeline.label)),
-            layout,
-            entries: &entries,
-        });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::BindGroup { kernel: pipeline.label.clone(), group, message: error_chain(&e) });
-        }
-        self.bind_groups.lock().unwrap().insert(key, bg.clone());
-        Ok(bg)
-    }
-
-    /// Bind groups for every group of `pipeline`, one slice of ranges per group.
-    pub fn bind_groups(&self, pipeline: &Pipeline, groups: &[&[BufferRange<'_>]]) -> Result<Vec<wgpu::BindGroup>> {
-        groups.iter().enumerate().map(|(g, r)| self.bind_group(pipeline, g as u32, r)).collect()
-    }
 }
 
 /// The full message of a wgpu error with its sources (some naga errors carry no span and put
 /// the useful part in a source).
-fn error_chain(e: &wgpu::Error) -> String {
+pub(crate) fn error_chain(e: &wgpu::Error) -> String {
     let mut msg = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {

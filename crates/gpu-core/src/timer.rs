@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::{Gpu, GpuError, Result};
 
@@ -17,8 +18,8 @@ pub struct Timer {
     resolve: wgpu::Buffer,
     readback: wgpu::Buffer,
     capacity: u32,
-    /// Label of the dispatch that starts after each written timestamp ("" ends a pass).
-    marks: Vec<String>,
+    /// Label of the dispatch that starts after each written timestamp (`None` ends a pass).
+    marks: Vec<Option<Arc<str>>>,
     period_ns: f64,
 }
 
@@ -53,7 +54,7 @@ impl Timer {
             resolve,
             readback,
             capacity,
-            marks: Vec::new(),
+            marks: Vec::with_capacity(capacity as usize),
             period_ns: gpu.queue.get_timestamp_period() as f64,
         })
     }
@@ -62,10 +63,11 @@ impl Timer {
         self.marks.clear();
     }
 
-    pub(crate) fn mark(&mut self, pass: &mut wgpu::ComputePass<'_>, next: &str) {
+    /// Writes a timestamp before the dispatch labelled `next` (`None`: at the end of a pass).
+    pub(crate) fn mark(&mut self, pass: &mut wgpu::ComputePass<'_>, next: Option<&Arc<str>>) {
         if (self.marks.len() as u32) < self.capacity {
             pass.write_timestamp(&self.queries, self.marks.len() as u32);
-            self.marks.push(next.to_string());
+            self.marks.push(next.cloned());
         }
     }
 
@@ -98,12 +100,11 @@ impl Timer {
         self.readback.unmap();
         let mut table: BTreeMap<String, (u32, f64)> = BTreeMap::new();
         for i in 0..n - 1 {
-            let label = &self.marks[i];
-            if label.is_empty() {
+            let Some(label) = &self.marks[i] else {
                 continue;
-            }
+            };
             let dt = ticks[i + 1].saturating_sub(ticks[i]) as f64 * self.period_ns;
-            let e = table.entry(label.clone()).or_default();
+            let e = table.entry(label.to_string()).or_default();
             e.0 += 1;
             e.1 += dt;
         }

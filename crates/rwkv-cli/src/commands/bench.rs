@@ -244,7 +244,7 @@ fn measure(gpu: &Arc<Gpu>, model: &Model, args: &Args) -> Result<Speed> {
     let (mut prefill_work, mut decode_work) = (Work::default(), Work::default());
     let bar = progress::tokens_bar("bench", args.repeats + 1, 1);
     for repeat in 0..=args.repeats {
-        // Repeat 0 is the warm-up (pipelines, bind groups, caches).
+        // Repeat 0 is the warm-up (pipelines and uniforms made on first use, driver caches).
         let state = model.new_state()?;
         model.reset_counters();
         let start = Instant::now();

@@ -82,6 +82,13 @@ impl Ctx<'_> {
         self.weights.norms.range(i * b, b)
     }
 
+    /// Whether a chunk of `t` tokens runs the one-token prologues: on the fused path, LayerNorm
+    /// and the lerps run in the matvec prologues, which write the new shift vectors into the
+    /// other halves of the state, and the state's parity flips.
+    pub fn one_token_prologue(&self, t: u32) -> bool {
+        self.path == Path::Fused && t == 1 && self.weights.prologue_ready()
+    }
+
     /// Embeds the `t` token ids already in `scratch.tokens` and runs every layer, leaving the
     /// residual stream of the chunk in `scratch.x`.
     pub fn record_layers(&self, rec: &mut Recorder<'_>, t: u32, state: &State) -> Result<(), ModelError> {
@@ -97,9 +104,7 @@ impl Ctx<'_> {
             self.norm(1),
             s.x.all(),
         )?;
-        // One token on the fused path: LayerNorm and the lerps run in the matvec prologues, which
-        // write the new shift vectors into the other halves of the state.
-        let prologue = self.path == Path::Fused && t == 1 && self.weights.prologue_ready();
+        let prologue = self.one_token_prologue(t);
         for (l, w) in self.weights.layers.iter().enumerate() {
             self.time_mix(rec, t, l, w, state, prologue)?;
             self.channel_mix(rec, t, l, w, state, prologue)?;

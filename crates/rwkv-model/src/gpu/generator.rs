@@ -6,10 +6,11 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::mpsc;
 
-use gpu_core::{wgpu, GpuBuffer, RecorderStats};
+use gpu_core::{wgpu, GpuBuffer, Recorder, RecorderStats};
 use kernels::sample::{initial_state, SampleBuffers, SampleParams};
 
 use crate::gpu::state::State;
+use crate::gpu::token_step::TokenStep;
 use crate::gpu::Model;
 use crate::ModelError;
 
@@ -108,6 +109,31 @@ struct SamplerBuffers {
     params: GpuBuffer,
 }
 
+impl SamplerBuffers {
+    /// Records the head of row `row` of the chunk in `scratch` and the sampler, which writes the
+    /// token into the next step's input (`scratch.tokens[0]`).
+    fn record_head_and_sample(&self, m: &Model, rec: &mut Recorder<'_>, row: u32) -> Result<(), ModelError> {
+        m.ctx().record_head(rec, row)?;
+        let b = self;
+        let s = &m.scratch;
+        m.kernels.sample.record(
+            &m.gpu,
+            rec,
+            &SampleBuffers {
+                logits: s.logits.all(),
+                counts: b.counts.all(),
+                seen: b.seen.all(),
+                scratch: b.scratch.all(),
+                state: b.state.all(),
+                history: b.history.all(),
+                out_token: s.tokens.range(0, 4),
+                params: b.params.all(),
+            },
+        )?;
+        Ok(())
+    }
+}
+
 struct Pending {
     submission: wgpu::SubmissionIndex,
     staging: wgpu::Buffer,
@@ -119,6 +145,8 @@ pub struct Generator<'m> {
     model: &'m Model,
     state: &'m State,
     buffers: SamplerBuffers,
+    /// One decode step's commands, built once: they die with the generator.
+    step: TokenStep,
     pending: VecDeque<Pending>,
     spare: Vec<wgpu::Buffer>,
     lookahead: usize,
@@ -149,10 +177,12 @@ impl Model {
             history: gpu.buffer("sampler/history", 4)?,
             params: gpu.uniform("sampler/params", params.as_bytes())?,
         };
+        let step = TokenStep::capture(&self.ctx(), state, |rec| buffers.record_head_and_sample(self, rec, 0))?;
         Ok(Generator {
             model: self,
             state,
             buffers,
+            step,
             pending: VecDeque::new(),
             spare: Vec::new(),
             lookahead,
@@ -163,28 +193,11 @@ impl Model {
 }
 
 impl Generator<'_> {
-    /// Records the head and the sampler after the chunk in `scratch` (its last row is `row`),
-    /// the copy of the sampled token to a staging buffer, and submits.
-    fn submit_step(&mut self, mut rec: gpu_core::Recorder<'_>, row: u32) -> Result<(), ModelError> {
+    /// Records the copy of the sampled token to a staging buffer after a step that sampled it,
+    /// and submits.
+    fn submit_step(&mut self, mut rec: Recorder<'_>) -> Result<(), ModelError> {
         let m = self.model;
-        let ctx = m.ctx();
-        ctx.record_head(&mut rec, row)?;
-        let b = &self.buffers;
         let s = &m.scratch;
-        m.kernels.sample.record(
-            &m.gpu,
-            &mut rec,
-            &SampleBuffers {
-                logits: s.logits.all(),
-                counts: b.counts.all(),
-                seen: b.seen.all(),
-                scratch: b.scratch.all(),
-                state: b.state.all(),
-                history: b.history.all(),
-                out_token: s.tokens.range(0, 4),
-                params: b.params.all(),
-            },
-        )?;
         let staging = self.spare.pop().unwrap_or_else(|| {
             m.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("sampled token"),
@@ -226,11 +239,20 @@ impl Generator<'_> {
         for (i, chunk) in chunks.iter().enumerate() {
             m.gpu.write(&m.scratch.tokens, 0, bytemuck::cast_slice(chunk));
             let mut rec = m.gpu.recorder();
-            ctx.record_layers(&mut rec, chunk.len() as u32, self.state)?;
-            if i + 1 < chunks.len() {
-                rec.submit();
+            let last = i + 1 == chunks.len();
+            if last && chunk.len() == 1 {
+                // Exactly a decode step.
+                self.step.record(&mut rec, self.state);
             } else {
-                self.submit_step(rec, chunk.len() as u32 - 1)?;
+                ctx.record_layers(&mut rec, chunk.len() as u32, self.state)?;
+                if last {
+                    self.buffers.record_head_and_sample(m, &mut rec, chunk.len() as u32 - 1)?;
+                }
+            }
+            if last {
+                self.submit_step(rec)?;
+            } else {
+                rec.submit();
             }
         }
         self.started = true;
@@ -245,8 +267,8 @@ impl Generator<'_> {
         let m = self.model;
         while self.pending.len() <= self.lookahead {
             let mut rec = m.gpu.recorder();
-            m.ctx().record_layers(&mut rec, 1, self.state)?;
-            self.submit_step(rec, 0)?;
+            self.step.record(&mut rec, self.state);
+            self.submit_step(rec)?;
         }
         let p = self.pending.pop_front().expect("a step is pending");
         m.gpu

@@ -15,6 +15,7 @@ mod scratch;
 mod state;
 mod stats;
 mod timings;
+mod token_step;
 mod upload;
 mod weights;
 

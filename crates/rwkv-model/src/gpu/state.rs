@@ -92,6 +92,11 @@ impl State {
         self.parity.get()
     }
 
+    /// Makes half `parity` the current one (to record a step for either parity).
+    pub(crate) fn set_parity(&self, parity: u32) {
+        self.parity.set(parity);
+    }
+
     /// After a step whose prologue wrote the other halves.
     pub(crate) fn flip(&self) {
         self.parity.set(1 - self.parity.get());
