@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use gguf_file::{f16_bytes, f32_bytes, quantize_q8_0, GgmlType, GgufWriter};
+use ggml_quants::quantize_to_vec;
+use gguf_file::GgufWriter;
 
 use super::init::InitContext;
 use super::metadata::set_metadata;
@@ -21,7 +22,7 @@ pub fn write_synthetic_model(
     progress: &mut dyn FnMut(&SynthProgress<'_>),
 ) -> Result<SynthSummary, SynthError> {
     config.shape.validate()?;
-    let plans = plan_tensors(&config.shape, config.file_type);
+    let plans = plan_tensors(&config.shape, config.file_type)?;
     let params = plans.iter().map(TensorPlan::elements).sum();
     let mut writer = GgufWriter::new();
     set_metadata(&mut writer, config, params);
@@ -73,18 +74,18 @@ fn write_tensor(
         let mut values = vec![0f32; n_rows * row_len];
         let mut rng = Rng::stream(seed, &plan.stream, chunk as u64);
         plan.init.fill(ctx, &mut rng, first_row * row_len, &mut values);
-        encode(plan.ggml_type, &values)
+        encode(plan, &values)
     };
     for wave_start in (0..chunks).step_by(threads) {
         let wave = wave_start..(wave_start + threads).min(chunks);
         let encoded: Vec<Vec<u8>> = if wave.len() == 1 {
-            vec![make_chunk(wave.start)]
+            vec![make_chunk(wave.start)?]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = wave.map(|chunk| s.spawn(move || make_chunk(chunk))).collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().map_err(|_| io::Error::other("generator thread panicked")))
+                    .map(|h| h.join().map_err(|_| io::Error::other("generator thread panicked"))?)
                     .collect::<io::Result<Vec<_>>>()
             })?
         };
@@ -98,11 +99,8 @@ fn write_tensor(
     Ok(())
 }
 
-/// Values in the tensor's storage format (Q8_0: ggml's reference quantizer; rows hold whole blocks).
-fn encode(ggml_type: GgmlType, values: &[f32]) -> Vec<u8> {
-    match ggml_type {
-        GgmlType::F16 => f16_bytes(values),
-        GgmlType::Q8_0 => quantize_q8_0(values),
-        _ => f32_bytes(values),
-    }
+/// Values in the tensor's storage format, with ggml's reference quantizers (rows hold whole blocks: the
+/// plan chose the format so).
+fn encode(plan: &TensorPlan, values: &[f32]) -> io::Result<Vec<u8>> {
+    quantize_to_vec(plan.format, values).map_err(|e| io::Error::other(format!("tensor '{}': {e}", plan.name)))
 }
