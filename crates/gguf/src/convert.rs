@@ -1,4 +1,5 @@
-//! Conversions between raw tensor bytes and f32 for the plain and Q8_0 formats.
+//! Conversions between raw tensor bytes and f32 for the plain and Q8_0 formats. (Encoding to the quantized
+//! formats is `ggml-quants`' job.)
 //!
 //! Q8_0 (ggml `block_q8_0`): each row of `ne[0]` values (a multiple of 32) is split into blocks of 32; a
 //! block is 34 bytes: the f16 scale `d`, then 32 signed bytes `q`; value = `d * q`.
@@ -41,21 +42,6 @@ pub fn dequantize_q8_0(data: &[u8]) -> Vec<f32> {
     out
 }
 
-/// f32 values to Q8_0 blocks exactly as ggml's reference quantizer (`quantize_row_q8_0_ref`) does:
-/// `d = absmax / 127`, `q = round(x / d)` (ties away from zero), `d` stored as f16. `values.len()` must be
-/// a multiple of 32; a partial trailing block is ignored.
-pub fn quantize_q8_0(values: &[f32]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() / Q8_0_BLOCK * Q8_0_BLOCK_BYTES);
-    for block in values.chunks_exact(Q8_0_BLOCK) {
-        let amax = block.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
-        let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-        out.extend(block.iter().map(|&x| (x * id).round() as i8 as u8));
-    }
-    out
-}
-
 /// f32 values to little-endian F32 bytes.
 pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -71,27 +57,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn q8_0_round_trip_matches_ggml_rule() {
-        let values: Vec<f32> = (0..64).map(|i| ((i as f32) * 0.37).sin() * (1 + i % 5) as f32).collect();
-        let bytes = quantize_q8_0(&values);
-        assert_eq!(bytes.len(), 2 * Q8_0_BLOCK_BYTES);
-        let back = dequantize_q8_0(&bytes);
-        for (block, chunk) in values.chunks(32).zip(back.chunks(32)) {
-            let amax = block.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
-            let d = f16::from_f32(amax / 127.0).to_f32();
-            for (x, y) in block.iter().zip(chunk) {
-                assert!((x - y).abs() <= d * 0.5 + amax * 1e-3, "{x} vs {y} (d = {d})");
-            }
+    fn q8_0_blocks_decode_as_scale_times_quant() {
+        // Two hand-built blocks: scales 0.5 and -2 (exact in f16), quants -128..=127 in steps.
+        let mut bytes = Vec::new();
+        for (scale, first) in [(0.5f32, -128i32), (-2.0, 96)] {
+            bytes.extend_from_slice(&f16::from_f32(scale).to_le_bytes());
+            bytes.extend((0..32).map(|i| (first + 7 * i) as i8 as u8));
         }
-        // The largest magnitude maps to ±127 exactly.
-        let q0: Vec<i8> = bytes[2..34].iter().map(|&b| b as i8).collect();
-        assert!(q0.iter().any(|&q| q == 127 || q == -127));
-    }
-
-    #[test]
-    fn zero_block_has_zero_scale() {
-        let bytes = quantize_q8_0(&[0.0; 32]);
-        assert!(bytes.iter().all(|&b| b == 0));
+        let values = dequantize_q8_0(&bytes);
+        assert_eq!(values.len(), 64);
+        for (i, v) in values.iter().enumerate() {
+            let (scale, first) = if i < 32 { (0.5f32, -128i32) } else { (-2.0, 96) };
+            let q = (first + 7 * (i as i32 % 32)) as i8;
+            assert_eq!(*v, scale * f32::from(q), "value {i}");
+        }
+        assert_eq!(to_f32(GgmlType::Q8_0, &bytes).unwrap(), values);
+        assert_eq!(to_f32(GgmlType::Q8_0, &bytes[..67]), None);
     }
 
     #[test]

@@ -89,3 +89,45 @@ fn a_gguf_that_is_not_rwkv7_is_listed_then_refused() {
     assert_contains(&stderr, &["not a valid RWKV-7 model", "architecture 'llama' is not RWKV-7"]);
     std::fs::remove_file(&path).unwrap();
 }
+
+/// The `by type:` table row of `ty`: (tensors, bytes, runs here).
+fn type_row(stdout: &str, ty: &str) -> (u64, u64, String) {
+    let table = stdout.split("\nby type:\n").nth(1).unwrap_or_else(|| panic!("no by-type table:\n{stdout}"));
+    let row = table.lines().find(|l| l.split_whitespace().next() == Some(ty)).unwrap_or_else(|| panic!("no {ty} row"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    (cols[1].parse().unwrap(), cols[2].parse().unwrap(), cols.last().unwrap().to_string())
+}
+
+#[test]
+fn a_mixed_file_gets_a_table_of_types_including_ones_the_engine_cannot_run() {
+    let path = tmp("mixed.gguf");
+    let mut w = GgufWriter::new();
+    // (name, type, dims, bytes): block geometry from ggml (Q4_K: 144 bytes per 256 values, IQ2_XXS: 66,
+    // Q8_0: 34 per 32, TQ1_0: 54 per 256).
+    let tensors: [(&str, GgmlType, &[u64], usize); 7] = [
+        ("a", GgmlType::F32, &[4, 2], 32),
+        ("b", GgmlType::F32, &[3], 12),
+        ("c", GgmlType::F16, &[8], 16),
+        ("d", GgmlType::Q8_0, &[32, 2], 68),
+        ("e", GgmlType::Q4_K, &[256, 3], 432),
+        ("f", GgmlType::IQ2_XXS, &[512], 132),
+        ("g", GgmlType::TQ1_0, &[256], 54),
+    ];
+    w.set("general.architecture", "test");
+    for (name, ty, dims, bytes) in tensors {
+        w.add_tensor(name, ty, dims, vec![0u8; bytes]);
+    }
+    w.write_file(&path).unwrap();
+    let (out, stdout, stderr) = info(&path);
+    assert_eq!(out.status.code(), Some(1), "not an RWKV-7 model: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(type_row(&stdout, "F32"), (2, 44, "yes".into()));
+    assert_eq!(type_row(&stdout, "F16"), (1, 16, "yes".into()));
+    assert_eq!(type_row(&stdout, "Q8_0"), (1, 68, "yes".into()));
+    assert_eq!(type_row(&stdout, "Q4_K"), (1, 432, "no".into()));
+    assert_eq!(type_row(&stdout, "IQ2_XXS"), (1, 132, "no".into()));
+    assert_eq!(type_row(&stdout, "TQ1_0"), (1, 54, "no".into()));
+    let table = stdout.split("\nby type:\n").nth(1).unwrap();
+    assert_eq!(table.lines().count(), 1 + 6, "a header and one row per type:\n{table}");
+    std::fs::remove_file(&path).unwrap();
+}

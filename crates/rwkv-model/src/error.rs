@@ -40,11 +40,18 @@ pub enum ModelError {
     WrongShape { path: PathBuf, tensor: String, expected: String, found: String },
 
     #[error(
-        "{}: tensor '{tensor}' has type {ggml_type} (ggml id {id}), which this engine does not support \
-         (supported: F32, F16, Q8_0)",
+        "{}: tensor '{tensor}' has type {ggml_type} (ggml id {id}), which this engine does not support: {why} \
+         (it runs {supported})",
         path.display()
     )]
-    UnsupportedType { path: PathBuf, tensor: String, ggml_type: &'static str, id: u32 },
+    UnsupportedType {
+        path: PathBuf,
+        tensor: String,
+        ggml_type: &'static str,
+        id: u32,
+        why: &'static str,
+        supported: String,
+    },
 
     #[error("{}: tensor '{tensor}' is not part of an RWKV-7 model{hint}", path.display())]
     UnexpectedTensor { path: PathBuf, tensor: String, hint: String },

@@ -7,7 +7,7 @@ use gguf_file::{GgmlType, GgufFile, MetadataValue};
 
 use crate::error::ModelError;
 use crate::hparams::HParams;
-use crate::tensors::{unsupported, validate_tensors, weight_format};
+use crate::tensors::{check_types, gpu_supports, unsupported, validate_tensors};
 
 /// A validated RWKV-7 model file.
 #[derive(Debug)]
@@ -35,7 +35,9 @@ impl TensorRef<'_> {
 
 impl ModelFile {
     /// Opens (memory-maps) an RWKV-7 GGUF and validates it: GGUF structure, architecture,
-    /// hyperparameters against tensor shapes, the full tensor table, and tensor types.
+    /// hyperparameters against tensor shapes, the full tensor table, and that the engine runs every
+    /// tensor's type ([`crate::tensors::gpu_supports`]), so that nothing is uploaded from a file that
+    /// cannot run.
     pub fn open(path: impl AsRef<Path>) -> Result<ModelFile, ModelError> {
         Self::from_gguf(GgufFile::open(path)?)
     }
@@ -44,6 +46,7 @@ impl ModelFile {
     pub fn from_gguf(gguf: GgufFile) -> Result<ModelFile, ModelError> {
         let hparams = HParams::from_gguf(&gguf)?;
         validate_tensors(&gguf, &hparams)?;
+        check_types(&gguf, &hparams)?;
         Ok(ModelFile { gguf, hparams })
     }
 
@@ -78,11 +81,9 @@ impl ModelFile {
     /// (Q8_0: value = f16 scale × i8 quant, per block of 32).
     pub fn tensor_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
         let t = self.tensor(name)?;
-        if !t.dtype.is_supported() {
+        if !gpu_supports(t.dtype) {
             return Err(unsupported(&self.gguf, name, t.dtype));
         }
-        weight_format(t.dtype)
-            .and_then(|format| kernels::formats::dequantize(format, t.bytes).ok())
-            .ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
+        gguf_file::to_f32(t.dtype, t.bytes).ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
     }
 }

@@ -1,19 +1,18 @@
-//! The tensors of an RWKV-7 GGUF (spec §2): names, expected shapes (ggml `ne` order) and the types each may
-//! have, and the check of a file against that table.
+//! The tensors of an RWKV-7 GGUF (spec §2): names and expected shapes (ggml `ne` order), the check of a
+//! file against that table, and the one list of the ggml types the engine can run ([`weight_format`]).
 
-use gguf_file::{GgmlType, GgufFile, TensorInfo};
+use gguf_file::{GgmlType, GgufFile};
 use kernels::formats::WeightFormat;
 
 use crate::error::{shape_string, ModelError};
 use crate::hparams::HParams;
-pub use crate::names::blk;
 
 /// What a tensor is used for, which decides the types it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TensorRole {
-    /// A 2-D weight matrix used in a matrix-vector product: F32, F16 or Q8_0, kept in that format.
+    /// A 2-D weight matrix used in a matrix-vector product, kept on the GPU in its file format.
     Matrix,
-    /// A vector (or the stacked token-shift mixes): any supported type, upcast to f32 at load.
+    /// A vector (or the stacked token-shift mixes): any type the engine runs, upcast to f32 at load.
     Vector,
     /// Layer 0's `time_mix_v0/v1/v2`: written by the converter as copies of `a0/a1/a2` and never used.
     /// Accepted with any shape and type, or absent.
@@ -27,6 +26,11 @@ pub struct ExpectedTensor {
     /// Expected dimensions, ggml order (`ne[0]` fastest). Trailing 1s are not significant.
     pub ne: Vec<u64>,
     pub role: TensorRole,
+}
+
+/// `blk.{layer}.{suffix}`.
+pub fn blk(layer: usize, suffix: &str) -> String {
+    format!("blk.{layer}.{suffix}")
 }
 
 /// Every tensor an RWKV-7 GGUF with these hyperparameters holds, in a stable order: the model-level
@@ -88,8 +92,32 @@ fn ne4(ne: &[u64]) -> Vec<u64> {
     v
 }
 
+/// The kernels' weight format for a ggml type: the one place that says which types the engine can run.
+/// Every tensor of a model is uploaded in one of these formats, so a file holding any other type is
+/// refused when it is opened ([`check_types`]), before anything is uploaded. A type gets a GPU path by
+/// getting a `WeightFormat` here.
+pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
+    match ty {
+        GgmlType::F32 => Some(WeightFormat::F32),
+        GgmlType::F16 => Some(WeightFormat::F16),
+        GgmlType::Q8_0 => Some(WeightFormat::Q8_0),
+        _ => None,
+    }
+}
+
+/// True for the ggml types the engine can run (those with a [`weight_format`]).
+pub fn gpu_supports(ty: GgmlType) -> bool {
+    weight_format(ty).is_some()
+}
+
+/// The names of the types the engine can run, for messages (`"F32, F16, Q8_0"`).
+pub fn gpu_supported_names() -> String {
+    GgmlType::all().filter(|&ty| gpu_supports(ty)).map(GgmlType::name).collect::<Vec<_>>().join(", ")
+}
+
 /// Checks `file` against [`expected_tensors`]: every expected tensor present (placeholders optional) with
-/// its shape and a type its role allows, and no other tensor.
+/// its shape, and no other tensor. Types are checked separately ([`check_types`]): a file of a type the
+/// engine cannot run is still a well-formed RWKV-7 model.
 pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError> {
     let path = || file.path().to_path_buf();
     let expected = expected_tensors(hp);
@@ -111,7 +139,6 @@ pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError>
                 found: shape_string(&t.info.dims),
             });
         }
-        check_type(file, t.info)?;
     }
     let known: std::collections::HashSet<&str> = expected.iter().map(|e| e.name.as_str()).collect();
     if let Some(extra) = file.tensor_infos().iter().find(|t| !known.contains(t.name.as_str())) {
@@ -125,30 +152,26 @@ pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError>
     Ok(())
 }
 
-/// The kernels' weight format of a tensor stored as `ty`; `None` for the types the kernels cannot
-/// read.
-pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
-    match ty {
-        GgmlType::F32 => Some(WeightFormat::F32),
-        GgmlType::F16 => Some(WeightFormat::F16),
-        GgmlType::Q8_0 => Some(WeightFormat::Q8_0),
-        _ => None,
+/// Refuses the first tensor the engine would use whose type it cannot run ([`gpu_supports`]); layer 0's
+/// placeholders are never used and may have any type.
+pub fn check_types(file: &GgufFile, hp: &HParams) -> Result<(), ModelError> {
+    for e in expected_tensors(hp).iter().filter(|e| e.role != TensorRole::Placeholder) {
+        if let Some(t) = file.tensor(&e.name).filter(|t| !gpu_supports(t.info.ggml_type)) {
+            return Err(unsupported(file, &e.name, t.info.ggml_type));
+        }
     }
-}
-
-/// Refuses a tensor whose type the engine cannot compute with.
-pub(crate) fn check_type(file: &GgufFile, info: &TensorInfo) -> Result<(), ModelError> {
-    if info.ggml_type.is_supported() {
-        return Ok(());
-    }
-    Err(unsupported(file, &info.name, info.ggml_type))
+    Ok(())
 }
 
 pub(crate) fn unsupported(file: &GgufFile, tensor: &str, ty: GgmlType) -> ModelError {
+    // The formats of issue 17 that ggml-quants reads: their GPU kernels are what is missing.
+    let readable = ggml_quants::QuantFormat::from_ggml_type_id(ty.id()).is_some();
     ModelError::UnsupportedType {
         path: file.path().to_path_buf(),
         tensor: tensor.to_string(),
         ggml_type: ty.name(),
         id: ty.id(),
+        why: if readable { "its GPU kernels are not written yet" } else { "no kernels for it are planned" },
+        supported: gpu_supported_names(),
     }
 }

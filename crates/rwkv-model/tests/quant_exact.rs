@@ -16,22 +16,8 @@ use ggml_quants::{dequantize_to_vec, quantize_to_vec, QuantFormat};
 use gguf_file::{GgmlType, GgufFile};
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 
-/// The quantized golden folder from `RWKV_GOLDEN_QUANT_DIR`, or `None` after a visible SKIPPED line (a
-/// failure instead when `RWKV_REQUIRE` lists `golden-ext`).
-fn quant_dir(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("RWKV_GOLDEN_QUANT_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            let required = std::env::var("RWKV_REQUIRE").unwrap_or_default();
-            assert!(
-                !required.split(|c: char| c == ',' || c.is_whitespace()).any(|r| r == "golden-ext"),
-                "{test}: RWKV_REQUIRE lists golden-ext but RWKV_GOLDEN_QUANT_DIR is not set"
-            );
-            eprintln!("SKIPPED: {test}: RWKV_GOLDEN_QUANT_DIR is not set (the quantized golden files)");
-            None
-        }
-    }
-}
+mod support;
+use support::quant_dir;
 
 /// The golden F16 model: in `RWKV_GOLDEN_DIR` where set, else beside the quant folder.
 fn golden_f16_model(quant_dir: &Path) -> PathBuf {

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use gguf_file::{f16_bytes, f32_bytes, quantize_q8_0, GgmlType, GgufWriter, MetadataArray};
+use gguf_file::{f16_bytes, f32_bytes, GgmlType, GgufWriter, MetadataArray};
 
 /// A small valid file: a few metadata types (including a string array and a nested array) and three
 /// tensors (F32, F16, Q8_0).
@@ -14,10 +14,12 @@ pub fn small_file() -> Vec<u8> {
         .set("test.tokens", vec!["<s>", "a", "bc", "\\n"])
         .set("test.types", vec![3i32, 1, 1, 1])
         .set("test.nested", vec![MetadataArray::U8(vec![1, 2]), MetadataArray::String(vec!["x".into()])]);
-    let v: Vec<f32> = (0..64).map(|i| (i as f32 * 0.1).sin()).collect();
-    w.add_tensor("first", GgmlType::F32, &[4, 2], f32_bytes(&v[..8]))
-        .add_tensor("second", GgmlType::F16, &[8], f16_bytes(&v[..8]))
-        .add_tensor("third", GgmlType::Q8_0, &[32, 2], quantize_q8_0(&v));
+    let v: Vec<f32> = (0..8).map(|i| (i as f32 * 0.1).sin()).collect();
+    // Two Q8_0 blocks of arbitrary bytes: the reader measures tensors, it does not decode them.
+    let q8_0: Vec<u8> = (0..68u32).map(|i| (i * 37 % 251) as u8).collect();
+    w.add_tensor("first", GgmlType::F32, &[4, 2], f32_bytes(&v))
+        .add_tensor("second", GgmlType::F16, &[8], f16_bytes(&v))
+        .add_tensor("third", GgmlType::Q8_0, &[32, 2], q8_0);
     w.to_bytes().unwrap()
 }
 

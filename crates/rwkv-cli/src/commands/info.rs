@@ -1,7 +1,9 @@
-//! `rwkv-cli info FILE`: a GGUF file's metadata, the RWKV-7 hyperparameters, and its tensors.
+//! `rwkv-cli info FILE`: a GGUF file's metadata, the RWKV-7 hyperparameters, its tensors, and a table of
+//! how many tensors and bytes each ggml type has (with whether this engine runs it).
 //!
-//! Any GGUF the reader accepts is listed; if it is not a valid RWKV-7 model the reason is reported after
-//! the listing and the command fails.
+//! Any GGUF the reader accepts is listed, whatever its types; if it is not a valid RWKV-7 model the reason
+//! is reported after the listing and the command fails. A valid model holding types the engine cannot run
+//! yet is reported as such (the first such tensor is named), and the command succeeds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -11,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use gguf_file::{GgmlType, GgufFile};
-use rwkv_model::tensors::validate_tensors;
+use rwkv_model::tensors::{check_types, gpu_supports, validate_tensors};
 use rwkv_model::HParams;
 
 /// `writeln!` into a `String` (which cannot fail).
@@ -60,6 +62,16 @@ pub fn run(args: Args) -> Result<()> {
         print_hparams(&mut out, hp);
     }
     print_tensors(&mut out, &file);
+    if let Ok(hp) = &model {
+        match check_types(&file, hp) {
+            Ok(()) => {
+                outln!(out, "\nthis engine runs every tensor type of this model");
+            }
+            Err(e) => {
+                outln!(out, "\nthis engine cannot run this model yet: {e}");
+            }
+        }
+    }
     write_stdout(&out)?;
 
     model.map(|_| ()).map_err(|e| anyhow::Error::new(e).context("not a valid RWKV-7 model"))
@@ -107,10 +119,14 @@ fn print_tensors(out: &mut String, file: &GgufFile) {
         elements += t.n_elements();
         bytes += t.size;
     }
-    let per_type: Vec<String> =
-        by_type.values().map(|(ty, n, b)| format!("{ty}: {n} tensors, {}", human_bytes(*b))).collect();
     outln!(out, "total: {} tensors, {elements} elements, {bytes} bytes ({})", infos.len(), human_bytes(bytes));
-    outln!(out, "by type: {}", per_type.join("; "));
+
+    outln!(out, "\nby type:");
+    outln!(out, "  {:<7}  {:>7}  {:>12}  {:>9}  {}", "type", "tensors", "bytes", "", "runs here");
+    for (ty, n, b) in by_type.values() {
+        let runs = if gpu_supports(*ty) { "yes" } else { "no" };
+        outln!(out, "  {:<7}  {n:>7}  {b:>12}  {:>9}  {runs}", ty.name(), human_bytes(*b));
+    }
 }
 
 fn human_bytes(n: u64) -> String {

@@ -14,7 +14,10 @@ pub struct Args {
     /// Official size: 0.1b, 0.4b, 1.5b, 2.9b or 7.2b (the flags below override parts of it).
     #[arg(long)]
     pub size: Option<String>,
-    /// Storage type: f32, f16, or q8_0 (laid out like llama-quantize's Q8_0).
+    /// Storage type. f32, f16: as llama.cpp's converter writes them. bf16, q8_0, q4_0, q4_1, q5_0, q5_1,
+    /// q2_k, q3_k_m, q4_k_m, q5_k_m, q6_k, iq4_nl, iq4_xs: what llama-quantize writes for that file type
+    /// from the f32 file (output matrix Q6_K in the mixes). q3_k, q4_k, q5_k, pure-TYPE: every quantizable
+    /// matrix in that type (llama-quantize --pure).
     #[arg(long = "type", default_value = "f16", value_parser = parse_type)]
     pub file_type: SynthType,
     /// Output GGUF file.

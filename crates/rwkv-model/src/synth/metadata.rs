@@ -3,7 +3,7 @@
 
 use gguf_file::{GgufWriter, MetadataArray, MetadataValue};
 
-use super::{SynthConfig, SynthType};
+use super::SynthConfig;
 use crate::tokenizer::{world_token_types, world_tokens, WORLD_CHAT_TEMPLATE, WORLD_EOT_TOKEN_ID};
 
 /// `rwkv7.context_length` as the converter writes it (meaningless for an RNN).
@@ -14,11 +14,6 @@ const LAYER_NORM_EPS: f32 = 1e-5;
 pub(super) fn set_metadata(writer: &mut GgufWriter<'_>, config: &SynthConfig, params: u64) {
     let s = &config.shape;
     let u32_of = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-    let file_type: u32 = match config.file_type {
-        SynthType::F32 => 0,
-        SynthType::F16 => 1,
-        SynthType::Q8_0 => 7,
-    };
     writer
         .set("general.architecture", "rwkv7")
         .set("general.type", "model")
@@ -34,7 +29,7 @@ pub(super) fn set_metadata(writer: &mut GgufWriter<'_>, config: &SynthConfig, pa
         .set("rwkv7.attention.value_residual_mix_lora_rank", u32_of(s.ranks.value))
         .set("rwkv7.attention.gate_lora_rank", u32_of(s.ranks.gate))
         .set("rwkv7.feed_forward_length", u32_of(s.ffn))
-        .set("general.file_type", file_type)
+        .set("general.file_type", config.file_type.llama_ftype())
         .set("rwkv7.attention.head_count", 0u32)
         .set("general.quantization_version", 2u32)
         .set("tokenizer.ggml.model", "rwkv")

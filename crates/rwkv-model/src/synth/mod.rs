@@ -3,11 +3,12 @@
 //! official initialisation pattern with random variation (see [`init`]), so logits stay finite and
 //! unsaturated over long runs; they are for testing and benchmarking engines, not for text.
 //!
-//! Tensor types follow llama.cpp: `f32` files are all F32; `f16` files have F16 matrices and LoRA matrices;
-//! `q8_0` files are laid out as llama-quantize writes them (Q8_0 embedding, head, attention and FFN
-//! projections; F16 `a1 a2 v1 v2 g1 g2`). In every file `time_mix_w1`, `w2`, `lerp_fused` and the 1-D
-//! tensors are F32.
+//! Tensor types follow llama.cpp (see [`SynthType`]): `f32` and `f16` files are what llama.cpp's converter
+//! writes; every other type is what `llama-quantize` writes for that file type from the `f32` file (made
+//! with ggml's reference quantizers, `ggml_quants::quantize`, so the bytes are llama-quantize's). In every
+//! file `time_mix_w1`, `w2`, `lerp_fused` and the 1-D tensors are F32.
 
+mod file_type;
 mod generate;
 mod init;
 mod metadata;
@@ -16,45 +17,15 @@ mod rng;
 mod shape;
 
 #[cfg(test)]
-#[cfg(test)]
 mod health_tests;
 #[cfg(test)]
 mod tests;
 
+pub use file_type::SynthType;
 pub use generate::write_synthetic_model;
 pub use shape::{LoraRanks, ModelShape, HEAD_SIZE, OFFICIAL_SIZES};
 
 use thiserror::Error;
-
-/// The storage type of a synthetic file (`--type f32|f16|q8_0`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SynthType {
-    F32,
-    F16,
-    Q8_0,
-}
-
-impl std::str::FromStr for SynthType {
-    type Err = SynthError;
-    fn from_str(s: &str) -> Result<Self, SynthError> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(SynthType::F32),
-            "f16" => Ok(SynthType::F16),
-            "q8_0" | "q8" => Ok(SynthType::Q8_0),
-            _ => Err(SynthError::UnknownType(s.to_owned())),
-        }
-    }
-}
-
-impl std::fmt::Display for SynthType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SynthType::F32 => "f32",
-            SynthType::F16 => "f16",
-            SynthType::Q8_0 => "q8_0",
-        })
-    }
-}
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -91,8 +62,13 @@ pub struct SynthSummary {
 pub enum SynthError {
     #[error("unknown model size '{0}' (expected one of 0.1b, 0.4b, 1.5b, 2.9b, 7.2b)")]
     UnknownSize(String),
-    #[error("unknown file type '{0}' (expected f32, f16 or q8_0)")]
-    UnknownType(String),
+    #[error("unknown file type '{name}' (expected one of {known}, or pure-TYPE)")]
+    UnknownType { name: String, known: String },
+    #[error(
+        "tensor '{tensor}' cannot be stored as {file_type}: its rows of {row_len} values are not whole blocks of \
+         {}, which has no fallback type (llama-quantize refuses it too)", file_type.base()
+    )]
+    NoFallback { tensor: String, file_type: SynthType, row_len: usize },
     #[error("invalid model shape: {0}")]
     InvalidShape(String),
     #[error(transparent)]

@@ -2,7 +2,8 @@
 
 #![allow(dead_code)]
 
-use gguf_file::{f16_bytes, f32_bytes, quantize_q8_0, GgmlType, GgufWriter};
+use ggml_quants::{quantize_to_vec, QuantFormat};
+use gguf_file::{f16_bytes, f32_bytes, GgmlType, GgufWriter};
 use rwkv_model::hparams::*;
 use rwkv_model::tensors::{expected_tensors, TensorRole};
 use rwkv_model::HParams;
@@ -49,7 +50,7 @@ pub fn encode(ty: GgmlType, dims: &[u64], vals: &[f32]) -> Vec<u8> {
     match ty {
         GgmlType::F32 => f32_bytes(vals),
         GgmlType::F16 => f16_bytes(vals),
-        GgmlType::Q8_0 => quantize_q8_0(vals),
+        GgmlType::Q8_0 => quantize_to_vec(QuantFormat::Q8_0, vals).unwrap(),
         GgmlType::BF16 => vals.iter().flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes()).collect(),
         other => vec![0u8; other.tensor_bytes(dims).unwrap() as usize],
     }

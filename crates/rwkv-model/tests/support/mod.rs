@@ -13,6 +13,23 @@ pub fn dir() -> PathBuf {
     }
 }
 
+/// The quantized golden folder (`shared/golden/quant`, see its README) from `RWKV_GOLDEN_QUANT_DIR`, or
+/// `None` after a visible SKIPPED line (a failure instead when `RWKV_REQUIRE` lists `golden-ext`).
+pub fn quant_dir(test: &str) -> Option<PathBuf> {
+    match std::env::var_os("RWKV_GOLDEN_QUANT_DIR") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            let required = std::env::var("RWKV_REQUIRE").unwrap_or_default();
+            assert!(
+                !required.split(|c: char| c == ',' || c.is_whitespace()).any(|r| r == "golden-ext"),
+                "{test}: RWKV_REQUIRE lists golden-ext but RWKV_GOLDEN_QUANT_DIR is not set"
+            );
+            eprintln!("SKIPPED: {test}: RWKV_GOLDEN_QUANT_DIR is not set (the quantized golden files)");
+            None
+        }
+    }
+}
+
 pub fn model(name: &str) -> PathBuf {
     dir().join(name)
 }
