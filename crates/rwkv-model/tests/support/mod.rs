@@ -1,17 +1,10 @@
-//! The golden reference data in `../shared/golden` (see its README): models, prompt tokens,
+//! The golden reference data (`test_data::golden_dir()`, see its README): models, prompt tokens,
 //! official logits and greedy tokens.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
-/// `RWKV_GOLDEN_DIR` where set (to run a built test binary on another machine, with a copy of
-/// the files it needs), else `../shared/golden` beside the checkout.
-pub fn dir() -> PathBuf {
-    match std::env::var_os("RWKV_GOLDEN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden")),
-    }
-}
+use test_data::golden_dir as dir;
 
 pub fn model(name: &str) -> PathBuf {
     dir().join(name)
