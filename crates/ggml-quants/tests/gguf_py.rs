@@ -8,11 +8,12 @@
 //! sides only move bits.
 //!
 //! Needs `python3` with the `gguf` package (`pip install gguf==0.19.0`). Without it the test prints
-//! SKIPPED, and fails if `RWKV_REQUIRE` lists `gguf-py`.
+//! SKIPPED, and fails if `RWKV_REQUIRE` lists `gguf-py` (test_data::Requirement::GgufPy).
 
 use std::process::Command;
 
 use ggml_quants::{dequantize_to_vec, QuantFormat};
+use test_data::Requirement;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dequant_ref.py");
 
@@ -79,13 +80,8 @@ fn python_with_gguf() -> Result<(), String> {
 
 #[test]
 fn dequantize_matches_gguf_py_bit_for_bit() {
-    if let Err(why) = python_with_gguf() {
-        let required = std::env::var("RWKV_REQUIRE").unwrap_or_default();
-        assert!(
-            !required.split(|c: char| c == ',' || c.is_whitespace()).any(|r| r == "gguf-py"),
-            "RWKV_REQUIRE lists gguf-py but {why}"
-        );
-        eprintln!("SKIPPED: dequantize_matches_gguf_py_bit_for_bit: {why} (pip install gguf==0.19.0)");
+    let test = "dequantize_matches_gguf_py_bit_for_bit";
+    if test_data::require(Requirement::GgufPy, test, python_with_gguf()).is_none() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("ggml-quants-gguf-py-{}", std::process::id()));

@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 use gguf_file::{ErrorKind, GgmlType, GgufFile, GgufWriter, MetadataArray, MetadataValue};
-
-fn golden(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden")).join(name)
-}
+use test_data::golden;
 
 fn tmp(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("gguf-{}-{name}", std::process::id()))

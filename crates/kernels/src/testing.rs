@@ -32,9 +32,12 @@ pub fn gpu_without_subgroups() -> &'static Gpu {
     })
 }
 
-/// Says visibly that a test variant was skipped because the adapter lacks a feature.
-pub fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
+pub use test_data::Requirement;
+
+/// Says visibly that a test variant was skipped because the adapter lacks a feature (`item`);
+/// fails instead where `RWKV_REQUIRE` lists it (see the `test-data` crate).
+pub fn skip(item: Requirement, test: &str, why: &str) {
+    test_data::skip(item, test, why);
 }
 
 /// Proptest settings for GPU tests: few cases (each runs a kernel on a software GPU).

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use gguf_file::{GgmlType, GgufFile, MetadataValue};
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
+use test_data::golden;
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rwkv-cli")).args(args).output().expect("running rwkv-cli")
@@ -24,12 +24,12 @@ fn ids(json: &str) -> Vec<u64> {
 
 #[test]
 fn tokenize_prints_the_official_ids() {
-    let prompt = std::fs::read_to_string(format!("{GOLDEN}/prompt.txt")).unwrap();
+    let prompt = std::fs::read_to_string(golden("prompt.txt")).unwrap();
     let tokens: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{GOLDEN}/tokens.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(golden("tokens.json")).unwrap()).unwrap();
     let want: Vec<u64> = tokens["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
     assert_eq!(ids(&ok_stdout(&["tokenize", &prompt])), want);
-    let model = format!("{GOLDEN}/model-q8_0.gguf");
+    let model = golden("model-q8_0.gguf").to_string_lossy().into_owned();
     assert_eq!(ids(&ok_stdout(&["tokenize", "--model", &model, &prompt])), want);
     assert_eq!(ids(&ok_stdout(&["tokenize", ""])), Vec::<u64>::new());
     let missing = cli(&["tokenize", "--model", "no-such-file.gguf", "x"]);

@@ -1,17 +1,12 @@
-//! The golden llama.cpp files (`../shared/golden`): both load, their hyperparameters equal hparams.json,
+//! The golden llama.cpp files (`test_data::golden_dir()`): both load, their hyperparameters equal hparams.json,
 //! every tensor has the type the README describes, and the Q8_0 file is exactly ggml's quantization of the
 //! F16 file's values.
-
-use std::path::PathBuf;
 
 use ggml_quants::{quantize_to_vec, QuantFormat};
 use gguf_file::GgmlType;
 use rwkv_model::tensors::expected_tensors;
 use rwkv_model::ModelFile;
-
-fn golden(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden")).join(name)
-}
+use test_data::golden;
 
 fn hparams_json() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(golden("hparams.json")).unwrap()).unwrap()

@@ -185,19 +185,14 @@ fn banned_tokens_are_never_generated() {
 /// held to the golden README's bar for "f16 activations": max |Δ| ≤ 5e-2 against the official
 /// logits and the same argmax. On the Q8_0 model the same bar applies against the float64 run on
 /// the dequantized weights (tighter than the README's 0.6 for any Q8_0 implementation). Runs
-/// where the adapter has cooperative matrices (the H100: with `RWKV_GOLDEN_DIR` pointing at a
-/// copy of the golden files); skipped visibly elsewhere.
+/// where the adapter has cooperative matrices (the H100); skipped visibly elsewhere, and failed
+/// where `RWKV_REQUIRE` lists `coop`.
 const F16_ACTIVATIONS_TOL: f32 = 5e-2;
 
 fn coop_gpu(test: &str) -> Option<Arc<Gpu>> {
     let max = gpu(LimitsPolicy::Max);
-    match kernels::matmul_coop::MatmulCoop::device_supports(&max) {
-        Ok(()) => Some(max),
-        Err(e) => {
-            eprintln!("SKIPPED {test}: {e}");
-            None
-        }
-    }
+    let supported = kernels::matmul_coop::MatmulCoop::device_supports(&max);
+    test_data::require(test_data::Requirement::Coop, test, supported.map(|()| max))
 }
 
 /// The whole 162-token prompt as one chunk, and chunks of the smallest tensor-core size.

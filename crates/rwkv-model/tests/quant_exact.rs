@@ -19,12 +19,9 @@ use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthTyp
 mod support;
 use support::quant_dir;
 
-/// The golden F16 model: in `RWKV_GOLDEN_DIR` where set, else beside the quant folder.
-fn golden_f16_model(quant_dir: &Path) -> PathBuf {
-    match std::env::var_os("RWKV_GOLDEN_DIR") {
-        Some(dir) => PathBuf::from(dir).join("model-f16.gguf"),
-        None => quant_dir.join("..").join("model-f16.gguf"),
-    }
+/// The golden F16 model (the source llama-quantize quantized).
+fn golden_f16_model() -> PathBuf {
+    test_data::golden("model-f16.gguf")
 }
 
 fn open(path: &Path) -> GgufFile {
@@ -101,7 +98,7 @@ const GOLDEN_FILES: [(&str, &[&str]); 6] = [
 #[test]
 fn golden_files_match_llama_quantize_byte_for_byte() {
     let Some(dir) = quant_dir("golden_files_match_llama_quantize_byte_for_byte") else { return };
-    let source = open(&golden_f16_model(&dir));
+    let source = open(&golden_f16_model());
     let mut tally = Tally::default();
     let start = Instant::now();
     for (file, required) in GOLDEN_FILES {

@@ -19,7 +19,7 @@ fn coop_gpu(test: &str) -> Option<&'static Gpu> {
     match MatmulCoop::device_supports(gpu) {
         Ok(()) => Some(gpu),
         Err(e) => {
-            testing::skip(test, &format!("{} ({e})", gpu.caps().adapter_name));
+            testing::skip(testing::Requirement::Coop, test, &format!("{} ({e})", gpu.caps().adapter_name));
             None
         }
     }

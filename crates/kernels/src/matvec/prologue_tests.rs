@@ -180,7 +180,8 @@ proptest! {
                                                            seed in any::<u64>()) {
         let gpu = testing::gpu();
         if gpu.caps().subgroups.is_none() {
-            testing::skip("matvec subgroup_prologue_matches_ln_shift_then_projection", "the adapter has no subgroups");
+            let test = "matvec subgroup_prologue_matches_ln_shift_then_projection";
+            testing::skip(testing::Requirement::Subgroups, test, "the adapter has no subgroups");
             return Ok(());
         }
         prop_assert!(PrologueMatvec::new(gpu, &spec, p).unwrap().uses_subgroups());

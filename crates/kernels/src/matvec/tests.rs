@@ -45,7 +45,7 @@ proptest! {
     fn subgroup_variant_matches_reference(spec in pt::projection(), seed in any::<u64>()) {
         let gpu = testing::gpu();
         if gpu.caps().subgroups.is_none() {
-            testing::skip("matvec subgroup_variant_matches_reference", "the adapter has no subgroups");
+            testing::skip(testing::Requirement::Subgroups, "matvec subgroup_variant_matches_reference", "the adapter has no subgroups");
             return Ok(());
         }
         prop_assert!(Matvec::new(gpu, &spec).unwrap().uses_subgroups());

@@ -5,10 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-pub const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
-
+/// A golden file's path (`test_data::golden_dir()`), as a command-line argument.
 pub fn golden(name: &str) -> String {
-    format!("{GOLDEN}/{name}")
+    test_data::golden(name).to_string_lossy().into_owned()
 }
 
 /// A path for a test's own file, unique per process.

@@ -33,8 +33,6 @@ impl CpuModel {
     }
 }
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
-
 fn stats(logits: &[f32]) -> (f64, f64) {
     let n = logits.len() as f64;
     let mean = logits.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
@@ -66,10 +64,10 @@ fn run_checked(model: &mut CpuModel, tokens: &[u32]) -> (Vec<f64>, Vec<f64>) {
 /// tokens: healthy logits, and WKV state norms that level off at the golden model's scale.
 #[test]
 fn deep_synthetic_model_stays_healthy_over_long_runs() {
-    let prompt = std::fs::read_to_string(format!("{GOLDEN}/prompt.txt")).unwrap();
+    let prompt = std::fs::read_to_string(test_data::golden("prompt.txt")).unwrap();
     let tokens: Vec<u32> = Tokenizer::world().encode(&prompt.repeat(10)).into_iter().take(1500).collect();
     assert_eq!(tokens.len(), 1500);
-    let mut golden = CpuModel::load(GgufFile::open(format!("{GOLDEN}/model-f16.gguf")).unwrap());
+    let mut golden = CpuModel::load(GgufFile::open(test_data::golden("model-f16.gguf")).unwrap());
     let (_, golden_norms) = run_checked(&mut golden, &tokens);
     let golden_max = golden_norms.iter().fold(0f64, |m, &v| m.max(v));
 

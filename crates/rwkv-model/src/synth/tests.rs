@@ -11,8 +11,6 @@ use super::*;
 use crate::tokenizer::{world_tokens, Tokenizer};
 use crate::{HParams, ModelFile};
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
-
 /// A file in the temp directory, removed on drop.
 pub(super) struct TempFile(pub(super) PathBuf);
 
@@ -333,7 +331,7 @@ fn deterministic_whatever_the_thread_count_and_seed_dependent() {
 #[test]
 fn golden_shape_matches_golden_files() {
     let shape = ModelShape::with_defaults(2, 128);
-    let golden = GgufFile::open(format!("{GOLDEN}/model-f16.gguf")).unwrap();
+    let golden = GgufFile::open(test_data::golden("model-f16.gguf")).unwrap();
     let tmp = TempFile::new("golden-shape");
     synth(&tmp.0, shape, SynthType::F16, 19, 2);
     let ours = GgufFile::open(&tmp.0).unwrap();

@@ -4,8 +4,6 @@ use super::*;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
-const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden");
-
 fn world() -> &'static Tokenizer {
     static WORLD: OnceLock<Tokenizer> = OnceLock::new();
     WORLD.get_or_init(Tokenizer::world)
@@ -18,9 +16,10 @@ struct Case {
 }
 
 fn golden_cases() -> Vec<Case> {
-    let path = format!("{GOLDEN}/tokenizer_cases.json");
+    let path = test_data::golden("tokenizer_cases.json");
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .unwrap();
     let cases = json["cases"].as_array().expect("cases array");
     assert_eq!(cases.len() as u64, json["n_cases"].as_u64().unwrap());
     cases
@@ -54,8 +53,8 @@ fn world_matches_official_tokenizer_on_golden_cases() {
 #[test]
 fn world_matches_golden_prompt_tokens() {
     let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{GOLDEN}/tokens.json")).unwrap()).unwrap();
-    let prompt = std::fs::read_to_string(format!("{GOLDEN}/prompt.txt")).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(test_data::golden("tokens.json")).unwrap()).unwrap();
+    let prompt = std::fs::read_to_string(test_data::golden("prompt.txt")).unwrap();
     assert_eq!(json["prompt"].as_str().unwrap(), prompt);
     let ids: Vec<u32> = json["token_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
     assert_eq!(ids.len() as u64, json["n_tokens"].as_u64().unwrap());
@@ -196,7 +195,7 @@ proptest! {
 #[ignore]
 fn encode_throughput() {
     let mut unit: String = golden_cases().into_iter().map(|c| c.text).collect();
-    unit.push_str(&std::fs::read_to_string(format!("{GOLDEN}/prompt.txt")).unwrap());
+    unit.push_str(&std::fs::read_to_string(test_data::golden("prompt.txt")).unwrap());
     let text = unit.repeat((4 << 20) / unit.len() + 1);
     let tok = world();
     let start = std::time::Instant::now();
@@ -211,7 +210,7 @@ fn encode_throughput() {
 fn golden_gguf_tokenizer_equals_world() {
     use gguf_file::MetadataValue;
     for name in ["model-f16.gguf", "model-q8_0.gguf"] {
-        let model = crate::ModelFile::open(format!("{GOLDEN}/{name}")).unwrap();
+        let model = crate::ModelFile::open(test_data::golden(name)).unwrap();
         let file = model.gguf();
         let array = |key: &str| file.metadata(key).and_then(MetadataValue::as_array).unwrap().clone();
         let types = array("tokenizer.ggml.token_type");

@@ -1,33 +1,15 @@
-//! The golden reference data in `../shared/golden` (see its README): models, prompt tokens,
+//! The golden reference data (`test_data::golden_dir()`, see its README): models, prompt tokens,
 //! official logits and greedy tokens.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
-/// `RWKV_GOLDEN_DIR` where set (to run a built test binary on another machine, with a copy of
-/// the files it needs), else `../shared/golden` beside the checkout.
-pub fn dir() -> PathBuf {
-    match std::env::var_os("RWKV_GOLDEN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden")),
-    }
-}
+use test_data::golden_dir as dir;
 
-/// The quantized golden folder (`shared/golden/quant`, see its README) from `RWKV_GOLDEN_QUANT_DIR`, or
-/// `None` after a visible SKIPPED line (a failure instead when `RWKV_REQUIRE` lists `golden-ext`).
+/// The quantized golden folder (`shared/golden/quant`, see its README), or `None` after a visible
+/// SKIPPED line (a failure instead when `RWKV_REQUIRE` lists `golden-ext`).
 pub fn quant_dir(test: &str) -> Option<PathBuf> {
-    match std::env::var_os("RWKV_GOLDEN_QUANT_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            let required = std::env::var("RWKV_REQUIRE").unwrap_or_default();
-            assert!(
-                !required.split(|c: char| c == ',' || c.is_whitespace()).any(|r| r == "golden-ext"),
-                "{test}: RWKV_REQUIRE lists golden-ext but RWKV_GOLDEN_QUANT_DIR is not set"
-            );
-            eprintln!("SKIPPED: {test}: RWKV_GOLDEN_QUANT_DIR is not set (the quantized golden files)");
-            None
-        }
-    }
+    test_data::require_quant_dir(test)
 }
 
 pub fn model(name: &str) -> PathBuf {
