@@ -87,8 +87,9 @@ pub struct Piece<'a> {
 /// the two matvec modules share one body and differ in the final reduction, because a module
 /// with subgroup operations cannot be created on an adapter without subgroups.
 pub const COMPOSED: &[(&str, &[&str])] = &[
-    ("matvec.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_workgroup.wgsl"]),
-    ("matvec_subgroup.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_subgroup.wgsl"]),
+    ("matvec.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "reduce.wgsl"]),
+    ("matvec_subgroup.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "reduce_subgroup.wgsl"]),
+    ("embedding.wgsl", &["reduce.wgsl", "embedding/embedding.wgsl"]),
     ("matmul.wgsl", &["projection.wgsl", "matmul/matmul.wgsl"]),
     ("matmul_coop.wgsl", &["projection.wgsl", "matmul_coop/matmul_coop.wgsl"]),
 ];

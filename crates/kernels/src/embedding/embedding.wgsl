@@ -44,20 +44,6 @@ fn element(r: u32, i: u32) -> f32 {
     return q * q8_scale(scales[h / 2u], h);
 }
 
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step >>= 1u) {
-        if (lid < step) {
-            partial[lid] += partial[lid + step];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
-
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
@@ -87,13 +73,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = lid; i < C; i += WG) {
         s += element(r, i);
     }
-    let mean = workgroup_sum(lid, s) / f32(C);
+    let mean = workgroup_sum(lid, s, WG) / f32(C);
     var q = 0.0;
     for (var i = lid; i < C; i += WG) {
         let d = element(r, i) - mean;
         q += d * d;
     }
-    let inv = inverseSqrt(workgroup_sum(lid, q) / f32(C) + EPS);
+    let inv = inverseSqrt(workgroup_sum(lid, q, WG) / f32(C) + EPS);
     for (var i = lid; i < C; i += WG) {
         x[base + i] = (element(r, i) - mean) * inv * weight[i] + bias[i];
     }

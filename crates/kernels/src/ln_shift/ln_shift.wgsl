@@ -23,7 +23,7 @@ override WG: u32 = 256u; // a power of two
 var<workgroup> partial: array<vec2<f32>, WG>;
 
 // Workgroup sum of one vec2 per invocation (call from uniform control flow).
-fn workgroup_sum(lid: u32, v: vec2<f32>) -> vec2<f32> {
+fn workgroup_sum_pair(lid: u32, v: vec2<f32>) -> vec2<f32> {
     partial[lid] = v;
     workgroupBarrier();
     for (var step = WG / 2u; step > 0u; step >>= 1u) {
@@ -53,13 +53,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var i = lid; i < C; i += WG) {
         s += vec2<f32>(x[bt + i], x[bo + i]);
     }
-    let mean = workgroup_sum(lid, s) / f32(C);
+    let mean = workgroup_sum_pair(lid, s) / f32(C);
     var q = vec2<f32>(0.0);
     for (var i = lid; i < C; i += WG) {
         let d = vec2<f32>(x[bt + i], x[bo + i]) - mean;
         q += d * d;
     }
-    let inv = inverseSqrt(workgroup_sum(lid, q) / f32(C) + EPS);
+    let inv = inverseSqrt(workgroup_sum_pair(lid, q) / f32(C) + EPS);
     for (var i = lid; i < C; i += WG) {
         let w = weight[i];
         let b = bias[i];

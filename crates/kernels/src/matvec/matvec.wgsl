@@ -3,7 +3,7 @@
 // threads reading consecutive vec4s of it (WG / TPR rows per workgroup). Layouts and the meaning
 // of every segment override: src/projection.rs (declared in src/projection.wgsl).
 // The module is this body plus one final reduction (`row_sum`, `workgroup_sum`):
-// reduce_workgroup.wgsl (module matvec.wgsl) or reduce_subgroup.wgsl (module
+// reduce.wgsl (module matvec.wgsl) or reduce_subgroup.wgsl (module
 // matvec_subgroup.wgsl).
 // Entry `main`: input x as bound. Entry `main_prologue`: LayerNorm + token shift of the raw
 // residual folded into the input (see the prologue section below).
@@ -210,7 +210,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         acc = rows_dot(r0, lane);
     }
     for (var j = 0u; j < R; j++) {
-        let total = row_sum(lid, lane, acc[j]);
+        let total = row_sum(lid, lane, acc[j], TPR);
         if (lane == 0u && r0 + j < PART_ROWS) {
             store(r0 + j, total);
         }
@@ -298,13 +298,13 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         let v = raw_x(q);
         sum += (v.x + v.y) + (v.z + v.w);
     }
-    let mean = workgroup_sum(lid, sum) / f32(C);
+    let mean = workgroup_sum(lid, sum, WG) / f32(C);
     var sq = 0.0;
     for (var q = lid; q < nq; q += WG) {
         let d = select(vec4<f32>(0.0), raw_x(q) - mean, in_row(q));
         sq += dot(d, d);
     }
-    let inv = inverseSqrt(workgroup_sum(lid, sq) / f32(C) + EPS);
+    let inv = inverseSqrt(workgroup_sum(lid, sq, WG) / f32(C) + EPS);
     let s0 = seg_of(first);
     for (var s = s0; s <= seg_of(last); s++) {
         // The segment's input xa + (prev - xa) * mu_s (the barriers around the row loop order
@@ -334,7 +334,7 @@ fn segment_rows(s: u32, first: u32, last: u32, lid: u32) {
         acc = rows_dot(r0, lane);
     }
     for (var j = 0u; j < R; j++) {
-        let total = row_sum(lid, lane, acc[j]);
+        let total = row_sum(lid, lane, acc[j], TPR);
         if (mine && lane == 0u) {
             store(r0 + j, total);
         }

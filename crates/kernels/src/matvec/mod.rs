@@ -18,7 +18,7 @@
 //! four) weight loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
 //! (module `matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (module
 //! `matvec.wgsl`): one body, `matvec/matvec.wgsl`, with `reduce_subgroup.wgsl` or
-//! `reduce_workgroup.wgsl` (`shader_check::COMPOSED`).
+//! `reduce.wgsl` (`shader_check::COMPOSED`).
 //!
 //! [`PrologueMatvec`] runs the same shaders' `main_prologue` entry: LayerNorm + token shift of
 //! the raw residual folded into the input (two more bindings; see [`prologue`]).
