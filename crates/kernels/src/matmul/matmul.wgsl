@@ -37,8 +37,8 @@ const MAX_W_UNITS: u32 = 8u;
 var<workgroup> xs: array<vec4<f32>, XS_LEN>;
 var<workgroup> ws: array<vec4<f32>, 512>;
 
-// Element e of the weight binding, at any alignment.
-fn weight_at(e: u32) -> f32 {
+// Element e of the weight binding (read as vec4 words), at any alignment.
+fn weight_from_vec4s(e: u32) -> f32 {
     if (DTYPE == DTYPE_F32) {
         return bitcast<f32>(w[e / 4u][e % 4u]);
     }
@@ -81,7 +81,7 @@ fn weight_unit(row: u32, kk: u32, k: u32) -> vec4<u32> {
         var f = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
             if (kk + j < k) {
-                f[j] = weight_at(row + kk + j);
+                f[j] = weight_from_vec4s(row + kk + j);
             }
         }
         v = bitcast<vec4<u32>>(f);
