@@ -1,5 +1,5 @@
-//! `cargo xtask validate-shaders`: validates every `.wgsl` of crates/kernels with naga (as the
-//! build does), lists every registered kernel, and checks that each launcher's declared
+//! `cargo xtask validate-shaders`: validates every shader module of crates/kernels with naga,
+//! composed from its files as the build does, lists every registered kernel, and checks that each launcher's declared
 //! bindings (group, binding, access) agree with what the shader's entry point actually uses.
 
 use std::collections::BTreeMap;
@@ -13,30 +13,26 @@ fn kernels_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/kernels/src")
 }
 
-/// Validates every shader file; returns the file names that passed.
+/// Validates every shader module as the build composes it; returns the module names that passed.
 fn validate_files(verbose: bool) -> Result<Vec<String>> {
     let dir = kernels_dir();
-    let common = std::fs::read_to_string(dir.join("common.wgsl")).context("reading common.wgsl")?;
-    let mut files = Vec::new();
-    for unit in std::fs::read_dir(&dir)?.flatten().filter(|e| e.path().is_dir()) {
-        for f in std::fs::read_dir(unit.path())?.flatten() {
-            if f.path().extension().is_some_and(|x| x == "wgsl") {
-                files.push(f.path());
-            }
-        }
-    }
-    files.sort();
     let mut errors = Vec::new();
     let mut ok = Vec::new();
-    for f in files {
-        let rel = format!("crates/kernels/src/{}", f.strip_prefix(&dir).unwrap().display());
-        let text = std::fs::read_to_string(&f)?;
-        match shader_check::validate("crates/kernels/src/common.wgsl", &common, &rel, &text) {
+    for module in shader_check::modules(&dir).context("listing crates/kernels/src")? {
+        let paths: Vec<String> = module.files.iter().map(|f| format!("crates/kernels/src/{f}")).collect();
+        let texts = module
+            .files
+            .iter()
+            .map(|f| std::fs::read_to_string(dir.join(f)).with_context(|| format!("reading {f}")))
+            .collect::<Result<Vec<String>>>()?;
+        let pieces: Vec<shader_check::Piece<'_>> =
+            paths.iter().zip(&texts).map(|(path, text)| shader_check::Piece { path, text }).collect();
+        match shader_check::validate(&module.name, &pieces) {
             Ok(_) => {
                 if verbose {
-                    println!("valid   {rel}");
+                    println!("valid   {:<24} {}", module.name, module.files.join(" + "));
                 }
-                ok.push(f.file_name().unwrap().to_string_lossy().into_owned());
+                ok.push(module.name);
             }
             Err(e) => errors.push(e.to_string()),
         }
@@ -45,7 +41,7 @@ fn validate_files(verbose: bool) -> Result<Vec<String>> {
         for e in &errors {
             eprintln!("error: {e}");
         }
-        bail!("{} shader file(s) failed validation", errors.len());
+        bail!("{} shader module(s) failed validation", errors.len());
     }
     Ok(ok)
 }
@@ -182,7 +178,7 @@ pub fn validate_all(verbose: bool) -> Result<()> {
     }
     if verbose {
         println!(
-            "\n{} shader files valid; {} kernels registered; every declared binding matches its shader",
+            "\n{} shader modules valid; {} kernels registered; every declared binding matches its shader",
             files.len(),
             registry.len()
         );
@@ -199,15 +195,26 @@ mod tests {
 
     #[test]
     fn a_broken_shader_is_reported_at_its_file_and_line() {
-        let common = "fn helper() -> f32 {\n    return 1.0;\n}\n";
-        let kernel = "enable f16;\n\n@compute @workgroup_size(1)\nfn main() {\n    let x: f32 = 1u;\n}\n";
-        let e = kernels::shader_check::validate("common.wgsl", common, "k/k.wgsl", kernel).err().expect("must fail");
+        use kernels::shader_check::{validate, Piece};
+        let common = Piece { path: "common.wgsl", text: "fn helper() -> f32 {\n    return 1.0;\n}\n" };
+        let kernel = Piece {
+            path: "k/k.wgsl",
+            text: "enable f16;\n\n@compute @workgroup_size(1)\nfn main() {\n    let x: f32 = 1u;\n}\n",
+        };
+        let e = validate("k.wgsl", &[common, kernel]).err().expect("must fail");
         assert_eq!((e.file.as_str(), e.line), ("k/k.wgsl", 5), "{e}");
-        let bad_common = "fn helper() -> f32 {\n    return 1u;\n}\n";
-        let ok_kernel = "@compute @workgroup_size(1)\nfn main() {}\n";
-        let e =
-            kernels::shader_check::validate("common.wgsl", bad_common, "k/k.wgsl", ok_kernel).err().expect("must fail");
+        let bad_common = Piece { path: "common.wgsl", text: "fn helper() -> f32 {\n    return 1u;\n}\n" };
+        let ok_kernel = Piece { path: "k/k.wgsl", text: "@compute @workgroup_size(1)\nfn main() {}\n" };
+        let e = validate("k.wgsl", &[bad_common, ok_kernel]).err().expect("must fail");
         assert_eq!(e.file, "common.wgsl", "{e}");
+        // A module of three files, directives in the middle one: the error is in the last file.
+        let shared = Piece { path: "shared.wgsl", text: "// shared\nenable f16;\nfn two() -> f32 {\n    return 2.0;\n}\n" };
+        let tail = Piece { path: "k/tail.wgsl", text: "\nfn three() -> f32 {\n    return 3u;\n}\n" };
+        let e = validate("k.wgsl", &[common, shared, ok_kernel, tail]).err().expect("must fail");
+        assert_eq!((e.file.as_str(), e.line), ("k/tail.wgsl", 3), "{e}");
+        let bad_shared = Piece { path: "shared.wgsl", text: "enable f16;\nfn two() -> f16 {\n    return 2.0f;\n}\n" };
+        let e = validate("k.wgsl", &[common, bad_shared, ok_kernel]).err().expect("must fail");
+        assert_eq!((e.file.as_str(), e.line), ("shared.wgsl", 3), "{e}");
     }
 
     #[test]

@@ -84,11 +84,9 @@ fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
     for tpr in [1, 2, 4, 8, 16, 32] {
         for rows in [1, 2, 4] {
             for workgroup in [32, 64, 128, 256] {
-                for stage_input in [false, true] {
-                    let g = Geometry { threads_per_row: tpr, rows, workgroup, stage_input, ..auto };
-                    if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
-                        out.push(g);
-                    }
+                let g = Geometry { threads_per_row: tpr, rows, workgroup, ..auto };
+                if g != auto && g.validate(gpu, spec, "sweep").is_ok() {
+                    out.push(g);
                 }
             }
         }
@@ -98,8 +96,7 @@ fn geometries(gpu: &Gpu, spec: &Projection, auto: Geometry) -> Vec<Geometry> {
 
 fn label(g: &Geometry, auto: &Geometry) -> String {
     let star = if g == auto { "*" } else { " " };
-    let staged = if g.stage_input { "staged" } else { "      " };
-    format!("tpr {:>2} rows {} wg {:>3} {staged}{star}", g.threads_per_row, g.rows, g.workgroup)
+    format!("tpr {:>2} rows {} wg {:>3} {star}", g.threads_per_row, g.rows, g.workgroup)
 }
 
 fn main() {
@@ -161,18 +158,16 @@ fn main() {
             }
             if prologue_ok && wanted(&prologue_label) {
                 let p = Prologue::new(c, 1e-5, 8, 9, 12);
-                let auto_g = Geometry { stage_input: false, ..Geometry::of(&gpu, &spec, 256) };
-                for g in geometries(&gpu, &spec, auto_g).into_iter().filter(|g| !g.stage_input) {
-                    for repeat in [1, 2] {
-                        let mv = PrologueMatvec::with_geometry(&gpu, &spec, p.row_groups(repeat), g).unwrap();
-                        let us = time(&gpu, &mut timer, |rec, i| {
-                            let w = weights[i % weights.len()].all();
-                            mv.record(&gpu, rec, (i % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all())
-                                .unwrap()
-                        });
-                        let l = label(&g, &auto_g);
-                        println!("{prologue_label:<44} {l} x{repeat}  {us:8.2} us  {:6.2} TB/s", bytes / us / 1e6);
-                    }
+                let auto_g = Geometry::of(&gpu, &spec, 256);
+                for g in geometries(&gpu, &spec, auto_g) {
+                    let mv = PrologueMatvec::with_geometry(&gpu, &spec, p, g).unwrap();
+                    let us = time(&gpu, &mut timer, |rec, i| {
+                        let w = weights[i % weights.len()].all();
+                        mv.record(&gpu, rec, (i % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all())
+                            .unwrap()
+                    });
+                    let l = label(&g, &auto_g);
+                    println!("{prologue_label:<44} {l}  {us:8.2} us  {:6.2} TB/s", bytes / us / 1e6);
                 }
             }
         }

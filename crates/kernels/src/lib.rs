@@ -5,28 +5,23 @@
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 
-pub mod add;
-pub mod argmax;
-pub mod copy;
 pub mod embedding;
 pub mod formats;
-pub mod group_norm;
 pub mod layer_norm;
 pub mod ln_shift;
-pub mod lora;
 pub mod matmul;
 pub mod matmul_coop;
 pub mod matvec;
 pub mod packing;
 pub mod projection;
-pub mod relu_sq;
 pub mod sample;
-pub mod softmax;
 pub mod time_mix;
 pub mod token_shift;
 
 mod token_count;
 
+#[cfg(test)]
+pub(crate) mod argmax;
 #[cfg(test)]
 pub(crate) mod projection_testing;
 #[cfg(feature = "validate")]
@@ -83,8 +78,6 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         layer_norm::KERNEL,
         matvec::KERNEL,
         matvec::KERNEL_SUBGROUP,
-        matvec::KERNEL_STAGED,
-        matvec::KERNEL_STAGED_SUBGROUP,
         matvec::KERNEL_PROLOGUE,
         matvec::KERNEL_PROLOGUE_SUBGROUP,
         matmul::KERNEL,
@@ -93,12 +86,6 @@ pub fn registry() -> Vec<gpu_core::KernelSource> {
         time_mix::KERNEL,
         time_mix::KERNEL_LORA,
         embedding::KERNEL,
-        group_norm::KERNEL,
-        add::KERNEL,
-        relu_sq::KERNEL,
-        copy::KERNEL,
-        softmax::KERNEL,
-        argmax::KERNEL,
         sample::KERNEL,
         token_shift::KERNEL,
         ln_shift::KERNEL,

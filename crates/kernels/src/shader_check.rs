@@ -1,14 +1,15 @@
-//! Composes kernel WGSL with the shared helpers and validates it with naga. Used by
-//! `build.rs` (every shader at build time) and by `cargo xtask validate-shaders`.
+//! Composes the kernels' WGSL modules from their files and validates them with naga. Used by
+//! `build.rs` (every module at build time) and by `cargo xtask validate-shaders`.
 //!
-//! Composition: the kernel's leading directives (`enable ...;`), then `common.wgsl`, then the
-//! rest of the kernel. Errors are reported against the original file and line.
+//! A module is `common.wgsl` followed by one kernel file, or the files [`COMPOSED`] lists. The
+//! composed text has every file's leading directives (`enable ...;`) first, then the files in
+//! order. Errors are reported against the original file and line.
 
 use std::fmt;
 
 /// Capabilities a shader file asks for, derived from what it says: `enable f16;` needs
 /// SHADER_FLOAT16, `enable wgpu_cooperative_matrix;` needs COOPERATIVE_MATRIX, and a file
-/// named `*_subgroup.wgsl` needs subgroups. Everything else validates with none of them, which
+/// module named `*_subgroup.wgsl` needs subgroups. Everything else validates with none of them, which
 /// proves the plain variants run on adapters without those features.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ShaderNeeds {
@@ -72,44 +73,100 @@ fn leading_directives(source: &str) -> (Vec<&str>, usize) {
     (directives, span)
 }
 
+/// One source file of a module: its path (for error messages) and its text.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece<'a> {
+    pub path: &'a str,
+    pub text: &'a str,
+}
+
+/// Modules made of more than one file under `src/` besides `common.wgsl`: the module's name (the
+/// file `build.rs` writes for the launchers to include) and its files, in order. Every other
+/// `src/<unit>/<name>.wgsl` is a module of its own, `common.wgsl` + the file, named `<name>.wgsl`.
+/// `projection.wgsl` holds what the matrix kernels share (the segment overrides, `seg_pick`);
+/// the two matvec modules share one body and differ in the final reduction, because a module
+/// with subgroup operations cannot be created on an adapter without subgroups.
+pub const COMPOSED: &[(&str, &[&str])] = &[
+    ("matvec.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_workgroup.wgsl"]),
+    ("matvec_subgroup.wgsl", &["projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_subgroup.wgsl"]),
+    ("matmul.wgsl", &["projection.wgsl", "matmul/matmul.wgsl"]),
+    ("matmul_coop.wgsl", &["projection.wgsl", "matmul_coop/matmul_coop.wgsl"]),
+];
+
+/// The shared helpers every module starts with, relative to `src/`.
+pub const COMMON: &str = "common.wgsl";
+
+/// One module the crate builds: its name and its files relative to `src/` (`common.wgsl` first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleFiles {
+    pub name: String,
+    pub files: Vec<String>,
+}
+
+/// Every module of the kernels crate whose sources are in `src` (sorted by name): those of
+/// [`COMPOSED`], and one per other `.wgsl` file of a unit folder.
+pub fn modules(src: &std::path::Path) -> std::io::Result<Vec<ModuleFiles>> {
+    let with_common = |files: &[&str]| std::iter::once(COMMON).chain(files.iter().copied()).map(String::from).collect();
+    let mut out: Vec<ModuleFiles> =
+        COMPOSED.iter().map(|(name, files)| ModuleFiles { name: name.to_string(), files: with_common(files) }).collect();
+    let in_composed = |rel: &str| COMPOSED.iter().any(|(_, files)| files.contains(&rel));
+    for unit in std::fs::read_dir(src)?.flatten().filter(|e| e.path().is_dir()) {
+        for f in std::fs::read_dir(unit.path())?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".wgsl") {
+                continue;
+            }
+            let rel = format!("{}/{name}", unit.file_name().to_string_lossy());
+            if !in_composed(&rel) {
+                out.push(ModuleFiles { name, files: with_common(&[&rel]) });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// A composed shader: what the GPU compiles, and how to map its lines back to files.
 pub struct Composed {
     pub text: String,
-    head_lines: usize,
-    common_lines: usize,
+    /// Per run of composed lines: its first composed line (1-based), the piece, and the piece's
+    /// line at that point.
+    runs: Vec<(usize, usize, usize)>,
 }
 
 impl Composed {
-    /// `(is_common, line)` of composed line `line` (1-based).
-    pub fn origin(&self, line: usize) -> (bool, usize) {
-        if line <= self.head_lines {
-            (false, line)
-        } else if line <= self.head_lines + self.common_lines {
-            (true, line - self.head_lines)
-        } else {
-            (false, line - self.common_lines)
-        }
+    /// `(piece index, line in that piece)` of composed line `line` (1-based).
+    pub fn origin(&self, line: usize) -> (usize, usize) {
+        let run = self.runs.iter().rev().find(|r| r.0 <= line).copied().unwrap_or((1, 0, 1));
+        (run.1, run.2 + (line - run.0))
     }
 }
 
-pub fn compose(common: &str, kernel: &str) -> Composed {
-    let (_, head_lines) = leading_directives(kernel);
-    let lines: Vec<&str> = kernel.lines().collect();
-    let mut text = String::with_capacity(common.len() + kernel.len() + 2);
-    for l in &lines[..head_lines] {
-        text.push_str(l);
-        text.push('\n');
+/// The pieces' leading directives (`enable ...;`) first, then each piece without them, in order.
+pub fn compose(pieces: &[Piece<'_>]) -> Composed {
+    let mut text = String::new();
+    let mut runs = Vec::new();
+    let mut line = 1;
+    let heads: Vec<usize> = pieces.iter().map(|p| leading_directives(p.text).1).collect();
+    for (i, (p, &head)) in pieces.iter().zip(&heads).enumerate() {
+        if head > 0 {
+            runs.push((line, i, 1));
+            for l in p.text.lines().take(head) {
+                text.push_str(l);
+                text.push('\n');
+                line += 1;
+            }
+        }
     }
-    let common_lines = common.lines().count();
-    for l in common.lines() {
-        text.push_str(l);
-        text.push('\n');
+    for (i, (p, &head)) in pieces.iter().zip(&heads).enumerate() {
+        runs.push((line, i, head + 1));
+        for l in p.text.lines().skip(head) {
+            text.push_str(l);
+            text.push('\n');
+            line += 1;
+        }
     }
-    for l in &lines[head_lines..] {
-        text.push_str(l);
-        text.push('\n');
-    }
-    Composed { text, head_lines, common_lines }
+    Composed { text, runs }
 }
 
 /// A validation failure located in the original files.
@@ -148,20 +205,15 @@ pub struct Validated {
     pub info: naga::valid::ModuleInfo,
 }
 
-/// Parses and validates `kernel` (at `kernel_path`) composed with `common` (at `common_path`).
-pub fn validate(common_path: &str, common: &str, kernel_path: &str, kernel: &str) -> Result<Validated, ShaderError> {
-    let file_name = kernel_path.rsplit('/').next().unwrap_or(kernel_path);
-    let needs = ShaderNeeds::of(file_name, kernel);
-    let composed = compose(common, kernel);
+/// Parses and validates module `name` composed of `pieces` (`common.wgsl` first). The needs
+/// come from the module's name and its directives ([`ShaderNeeds::of`]).
+pub fn validate(name: &str, pieces: &[Piece<'_>]) -> Result<Validated, ShaderError> {
+    let composed = compose(pieces);
+    let needs = ShaderNeeds::of(name, &composed.text);
     let locate = |loc: Option<naga::SourceLocation>, message: String| {
         let (line, column) = loc.map(|l| (l.line_number as usize, l.line_position as usize)).unwrap_or((0, 0));
-        let (in_common, line) = if line == 0 { (false, 0) } else { composed.origin(line) };
-        ShaderError {
-            file: if in_common { common_path.to_string() } else { kernel_path.to_string() },
-            line,
-            column,
-            message,
-        }
+        let (piece, line) = if line == 0 { (pieces.len() - 1, 0) } else { composed.origin(line) };
+        ShaderError { file: pieces[piece].path.to_string(), line, column, message }
     };
     let module = match naga::front::wgsl::parse_str(&composed.text) {
         Ok(m) => m,

@@ -6,51 +6,8 @@
 // in registers, and dequantised when stored), and each thread accumulates 8 rows x TT tokens in
 // registers (rows 4 lx .. 4 lx + 3 and 64 + 4 lx .. 64 + 4 lx + 3; tokens 4 ly .. 4 ly + 3, and
 // for TT = 8 also BT / 2 + 4 ly .. BT / 2 + 4 ly + 3). T comes from a uniform; the grid is
-// (weight-row tiles of all segments, token tiles). Layouts and overrides: src/projection.rs.
-
-override DTYPE: u32;
-// Every row and input block starts on a multiple of 4 elements: vec4 loads (else element loads).
-override VEC: bool;
-override SEGS: u32 = 1u;
-override SEG_END0: u32;
-override SEG_END1: u32;
-override SEG_END2: u32;
-override SEG_END3: u32;
-override SEG_K0: u32;
-override SEG_K1: u32;
-override SEG_K2: u32;
-override SEG_K3: u32;
-override SEG_XOFF0: u32;
-override SEG_XOFF1: u32;
-override SEG_XOFF2: u32;
-override SEG_XOFF3: u32;
-override SEG_WOFF0: u32;
-override SEG_WOFF1: u32;
-override SEG_WOFF2: u32;
-override SEG_WOFF3: u32;
-override SEG_YOFF0: u32;
-override SEG_YOFF1: u32;
-override SEG_YOFF2: u32;
-override SEG_YOFF3: u32;
-override SEG_M0: u32;
-override SEG_M1: u32;
-override SEG_M2: u32;
-override SEG_M3: u32;
-override SEG_ACT0: u32;
-override SEG_ACT1: u32;
-override SEG_ACT2: u32;
-override SEG_ACT3: u32;
-override BIAS_MASK: u32 = 0u;
-override RESIDUAL: bool = false;
-override PART_BASE: u32 = 0u;
-override PART_ROWS: u32;
-override Q8_SCALES: u32 = 0u;
-
-// Cumulative row tiles of the segments (unused segments end at the last tile).
-override SEG_TILE_END0: u32;
-override SEG_TILE_END1: u32;
-override SEG_TILE_END2: u32;
-override SEG_TILE_END3: u32;
+// (weight-row tiles of all segments, token tiles). Layouts and the segment overrides:
+// src/projection.rs (declared in src/projection.wgsl).
 
 // Tile shape (matmul::Tile): threads along tokens (TY: 4 or 16) and tokens per thread (TT: 4 or 8).
 override TOKEN_THREADS: u32 = 16u;
@@ -79,10 +36,6 @@ const MAX_W_UNITS: u32 = 8u;
 // Staged slices, k-major: xs[k * BTQ + t / 4][t % 4], ws[k * BMQ + m / 4][m % 4].
 var<workgroup> xs: array<vec4<f32>, XS_LEN>;
 var<workgroup> ws: array<vec4<f32>, 512>;
-
-fn seg_pick(s: u32, a: u32, b: u32, c: u32, d: u32) -> u32 {
-    return select(select(select(a, b, s == 1u), c, s == 2u), d, s == 3u);
-}
 
 // Element e of the weight binding, at any alignment.
 fn weight_at(e: u32) -> f32 {

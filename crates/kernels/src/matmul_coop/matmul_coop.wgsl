@@ -2,9 +2,10 @@ enable f16;
 enable wgpu_cooperative_matrix;
 // Matrix-matrix product for prefill on tensor cores (cooperative matrices, 16x16x16 tiles, f16
 // inputs, f32 accumulation): Y[T, rows] = act(X[T, K]·Wᵀ + bias), optionally added into Y, over
-// up to four row segments of one packed weight (F16, Q8_0 or F32). Same layouts, overrides and
-// epilogues as matmul.wgsl (src/projection.rs), restricted to K a multiple of 32 and inputs
-// starting on a multiple of 4 elements (the launcher checks).
+// up to four row segments of one packed weight (F16, Q8_0 or F32). Same layouts, overrides
+// (src/projection.wgsl) and epilogues as matmul.wgsl (src/projection.rs), restricted to K a
+// multiple of 32 and inputs starting on a multiple of 4 elements (the launcher checks; VEC is
+// set but this kernel always loads vec4s).
 //
 // A workgroup of 128 invocations (4 groups of 32 that run the cooperative operations together,
 // split by local index) computes 128 tokens x 128 weight rows of one segment. Per K slice of
@@ -18,49 +19,7 @@ enable wgpu_cooperative_matrix;
 // SPLIT: X is staged as hi + lo (two f16 each) and multiplied twice, which recovers about f32
 // input precision on the X side at twice the tensor-core work.
 
-override DTYPE: u32;
-override VEC: bool; // shared override list; this kernel always loads vec4s
-override SEGS: u32 = 1u;
-override SEG_END0: u32;
-override SEG_END1: u32;
-override SEG_END2: u32;
-override SEG_END3: u32;
-override SEG_K0: u32;
-override SEG_K1: u32;
-override SEG_K2: u32;
-override SEG_K3: u32;
-override SEG_XOFF0: u32;
-override SEG_XOFF1: u32;
-override SEG_XOFF2: u32;
-override SEG_XOFF3: u32;
-override SEG_WOFF0: u32;
-override SEG_WOFF1: u32;
-override SEG_WOFF2: u32;
-override SEG_WOFF3: u32;
-override SEG_YOFF0: u32;
-override SEG_YOFF1: u32;
-override SEG_YOFF2: u32;
-override SEG_YOFF3: u32;
-override SEG_M0: u32;
-override SEG_M1: u32;
-override SEG_M2: u32;
-override SEG_M3: u32;
-override SEG_ACT0: u32;
-override SEG_ACT1: u32;
-override SEG_ACT2: u32;
-override SEG_ACT3: u32;
-override BIAS_MASK: u32 = 0u;
-override RESIDUAL: bool = false;
-override PART_BASE: u32 = 0u;
-override PART_ROWS: u32;
-override Q8_SCALES: u32 = 0u;
 override SPLIT: bool = false;
-
-// Cumulative 128-row tiles of the segments (unused segments end at the last tile).
-override SEG_TILE_END0: u32;
-override SEG_TILE_END1: u32;
-override SEG_TILE_END2: u32;
-override SEG_TILE_END3: u32;
 
 const BT: u32 = 128u; // tokens per workgroup
 const BM: u32 = 128u; // weight rows per workgroup
@@ -81,10 +40,6 @@ var<workgroup> xs_lo: array<f16, 5120>;
 var<workgroup> ws: array<f16, 5120>;
 // One 16x16 result tile per group, row-major (token-major).
 var<workgroup> cs: array<f32, 1024>;
-
-fn seg_pick(s: u32, a: u32, b: u32, c: u32, d: u32) -> u32 {
-    return select(select(select(a, b, s == 1u), c, s == 2u), d, s == 3u);
-}
 
 // The epilogue of one geometry: which segment, where its outputs go.
 struct Out {

@@ -1,54 +1,19 @@
 // Matrix-vector product for one token (decode): y = act(W·x + bias) over up to four row
 // segments of one packed weight, optionally added into y (RESIDUAL). Each row is reduced by TPR
-// threads reading consecutive vec4s of it (WG / TPR rows per workgroup); their partial sums
-// meet in workgroup memory. Layouts and the meaning of every override: src/projection.rs.
-// The subgroup variant (matvec_subgroup.wgsl) differs only in that final reduction.
+// threads reading consecutive vec4s of it (WG / TPR rows per workgroup). Layouts and the meaning
+// of every segment override: src/projection.rs (declared in src/projection.wgsl).
+// The module is this body plus one final reduction (`row_sum`, `workgroup_sum`):
+// reduce_workgroup.wgsl (module matvec.wgsl) or reduce_subgroup.wgsl (module
+// matvec_subgroup.wgsl).
 // Entry `main`: input x as bound. Entry `main_prologue`: LayerNorm + token shift of the raw
 // residual folded into the input (see the prologue section below).
 
-override DTYPE: u32;
-// Every row and input block starts on a whole vec4: 16-byte loads (else element loads).
-override VEC: bool;
 override WG: u32 = 128u;
 // Threads per row: a power of two dividing WG.
 override TPR: u32 = 32u;
 // Rows per row group (1, 2 or 4): the TPR threads of a group reduce R consecutive rows of one
 // segment together, loading each input vec4 once for all of them.
 override R: u32 = 1u;
-override SEGS: u32 = 1u;
-override SEG_END0: u32;
-override SEG_END1: u32;
-override SEG_END2: u32;
-override SEG_END3: u32;
-override SEG_K0: u32;
-override SEG_K1: u32;
-override SEG_K2: u32;
-override SEG_K3: u32;
-override SEG_XOFF0: u32;
-override SEG_XOFF1: u32;
-override SEG_XOFF2: u32;
-override SEG_XOFF3: u32;
-override SEG_WOFF0: u32;
-override SEG_WOFF1: u32;
-override SEG_WOFF2: u32;
-override SEG_WOFF3: u32;
-override SEG_YOFF0: u32;
-override SEG_YOFF1: u32;
-override SEG_YOFF2: u32;
-override SEG_YOFF3: u32;
-override SEG_M0: u32;
-override SEG_M1: u32;
-override SEG_M2: u32;
-override SEG_M3: u32;
-override SEG_ACT0: u32;
-override SEG_ACT1: u32;
-override SEG_ACT2: u32;
-override SEG_ACT3: u32;
-override BIAS_MASK: u32 = 0u;
-override RESIDUAL: bool = false;
-override PART_BASE: u32 = 0u;
-override PART_ROWS: u32;
-override Q8_SCALES: u32 = 0u;
 
 // ---- LayerNorm + token-shift prologue (entry main_prologue, one token) ----------------------
 // The input is the raw residual x [C]; every workgroup normalises it itself and feeds segment s
@@ -65,8 +30,6 @@ override LN_B_ROW: u32 = 0u;
 override MIX_ROW: u32 = 0u;
 override PARITY: u32 = 0u;
 override WRITE_SHIFT: bool = false;
-// Row groups (of WG / TPR · R rows) per workgroup, sharing one prologue.
-override REPEAT: u32 = 1u;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
 // The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 1, 2 or
@@ -86,12 +49,8 @@ override PERMUTE_X: bool = false;
 
 // The current segment's mixed input (main_prologue).
 var<workgroup> xs: array<vec4<f32>, XS_LEN>;
-// Row partial sums (main) and LayerNorm statistics (main_prologue).
+// Partial sums of the reductions (reduce_*.wgsl).
 var<workgroup> partial: array<f32, WG>;
-
-fn seg_pick(s: u32, a: u32, b: u32, c: u32, d: u32) -> u32 {
-    return select(select(select(a, b, s == 1u), c, s == 2u), d, s == 3u);
-}
 
 // Segment of row r of this binding (unused segments end at PART_ROWS).
 fn seg_of(r: u32) -> u32 {
@@ -117,7 +76,7 @@ fn xs_slot(q: u32, nq: u32) -> u32 {
 }
 
 // Input vec4 q of a segment with rows of k values: the bound x, or the prepared input
-// (main_prologue, main_staged).
+// (main_prologue).
 fn x_vec(q: u32, k: u32) -> vec4<f32> {
     if (PROLOGUE) {
         return xs[xs_slot(q, k / 4u)];
@@ -240,19 +199,6 @@ fn store(r: u32, sum: f32) {
     y[out] = v;
 }
 
-// The sum of the TPR partial sums of each row, valid in the row's lane 0. Call from uniform
-// control flow: the partial sums meet in workgroup memory.
-fn row_sum(lid: u32, lane: u32, acc: f32) -> f32 {
-    partial[lid] = acc;
-    workgroupBarrier();
-    for (var step = TPR / 2u; step > 0u; step >>= 1u) {
-        if (lane < step) {
-            partial[lid] += partial[lid + step];
-        }
-        workgroupBarrier();
-    }
-    return partial[lid];
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -273,20 +219,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 // ---- prologue helpers and entry ---------------------------------------------------------------
 
-// Workgroup sum of one value per invocation, returned to every invocation (uniform control flow).
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-    partial[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step >>= 1u) {
-        if (lid < step) {
-            partial[lid] += partial[lid + step];
-        }
-        workgroupBarrier();
-    }
-    let total = partial[0];
-    workgroupBarrier();
-    return total;
-}
 
 // Which lanes of vec4 q hold channels below C.
 fn in_row(q: u32) -> vec4<bool> {
@@ -347,18 +279,18 @@ fn store_shift(h: u32, q: u32, v: vec4<f32>) {
 }
 
 // One token with the LayerNorm + token-shift prologue (PROLOGUE = true): each workgroup owns
-// REPEAT groups of WG / TPR · R consecutive rows, normalises x itself, then for each segment among
+// one group of WG / TPR · R consecutive rows, normalises x itself, then for each segment among
 // its rows prepares that segment's mixed input in xs and reduces its rows of that segment.
 @compute @workgroup_size(WG)
 fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
     let wg = flat_workgroup(wid, nwg);
     let rows_per_group = WG / TPR * R;
-    let first = wg * REPEAT * rows_per_group;
+    let first = wg * rows_per_group;
     if (first >= PART_ROWS) {
         return; // a whole spare workgroup of a 2-D grid (uniform)
     }
-    let last = min(first + REPEAT * rows_per_group, PART_ROWS) - 1u;
+    let last = min(first + rows_per_group, PART_ROWS) - 1u;
     let nq = (C + 3u) / 4u;
     // LayerNorm statistics: the mean, then the centred variance (x is read from the cache).
     var sum = 0.0;
@@ -391,46 +323,20 @@ fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     }
 }
 
-// The rows first..=last of segment s, whose input is prepared in xs (REPEAT passes of the
-// workgroup's row groups; call from uniform control flow).
+// The rows first..=last of segment s, whose input is prepared in xs (call from uniform control
+// flow).
 fn segment_rows(s: u32, first: u32, last: u32, lid: u32) {
     let lane = lid % TPR;
-    for (var g = 0u; g < REPEAT; g++) {
-        let r0 = first + g * (WG / TPR * R) + lid / TPR * R;
-        let mine = r0 <= last && seg_of(r0) == s;
-        var acc = vec4<f32>(0.0);
-        if (mine) {
-            acc = rows_dot(r0, lane);
-        }
-        for (var j = 0u; j < R; j++) {
-            let total = row_sum(lid, lane, acc[j]);
-            if (mine && lane == 0u) {
-                store(r0 + j, total);
-            }
-        }
+    let r0 = first + lid / TPR * R;
+    let mine = r0 <= last && seg_of(r0) == s;
+    var acc = vec4<f32>(0.0);
+    if (mine) {
+        acc = rows_dot(r0, lane);
     }
-}
-
-// One token with the input staged in workgroup memory (PROLOGUE = true, no LayerNorm): each
-// workgroup owns REPEAT groups of WG / TPR · R consecutive rows and, for each segment among
-// them, copies the segment's input block into xs (chunk-transposed) before reducing its rows.
-@compute @workgroup_size(WG)
-fn main_staged(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let wg = flat_workgroup(wid, nwg);
-    let first = wg * REPEAT * (WG / TPR * R);
-    if (first >= PART_ROWS) {
-        return; // a whole spare workgroup of a 2-D grid (uniform)
-    }
-    let last = min(first + REPEAT * (WG / TPR * R), PART_ROWS) - 1u;
-    for (var s = seg_of(first); s <= seg_of(last); s++) {
-        let nq = seg_pick(s, SEG_K0, SEG_K1, SEG_K2, SEG_K3) / 4u;
-        let xq = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) / 4u;
-        for (var q = lid; q < nq; q += WG) {
-            xs[xs_slot(q, nq)] = x[xq + q];
+    for (var j = 0u; j < R; j++) {
+        let total = row_sum(lid, lane, acc[j]);
+        if (mine && lane == 0u) {
+            store(r0 + j, total);
         }
-        workgroupBarrier();
-        segment_rows(s, first, last, lid);
-        workgroupBarrier();
     }
 }

@@ -36,7 +36,7 @@ use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pi
 
 use crate::formats::WeightFormat;
 use crate::projection::{Part, Projection};
-use crate::{KernelError, Result};
+use crate::Result;
 
 const BINDINGS: &[Binding] = &[
     Binding::read(0, 0, "x"),
@@ -58,24 +58,6 @@ pub const KERNEL_SUBGROUP: KernelSource = KernelSource {
     name: "matvec_subgroup",
     wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec_subgroup.wgsl")),
     entry: "main",
-    bindings: BINDINGS,
-    needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
-};
-
-/// The same shaders' `main_staged` entry: the input copied into workgroup memory first
-/// (where it fits), same bindings.
-pub const KERNEL_STAGED: KernelSource = KernelSource {
-    name: "matvec_staged",
-    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec.wgsl")),
-    entry: "main_staged",
-    bindings: BINDINGS,
-    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
-};
-
-pub const KERNEL_STAGED_SUBGROUP: KernelSource = KernelSource {
-    name: "matvec_staged_subgroup",
-    wgsl: include_str!(concat!(env!("OUT_DIR"), "/matvec_subgroup.wgsl")),
-    entry: "main_staged",
     bindings: BINDINGS,
     needs: Needs { shader_f16: false, subgroups: true, cooperative_matrix: false },
 };
@@ -151,10 +133,6 @@ pub struct Geometry {
     pub rows: u32,
     /// Threads per workgroup (a multiple of `threads_per_row`).
     pub workgroup: u32,
-    /// Copy each segment's input into workgroup memory before the rows read it (entry
-    /// `main_staged`; needs `vec` and the longest row in workgroup memory). The prologue
-    /// variant always prepares its input there.
-    pub stage_input: bool,
 }
 
 impl Geometry {
@@ -186,8 +164,7 @@ impl Geometry {
             .find(|&r| share && Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS)
             .unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
-        // Staging the input measured slower on the H100 (docs/perf.md): off unless asked for.
-        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, stage_input: false }
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup }
     }
 
     /// The split for a CPU adapter (a software driver such as lavapipe): one thread per row
@@ -205,19 +182,7 @@ impl Geometry {
             threads_per_row: 1,
             rows,
             workgroup,
-            stage_input: false,
         }
-    }
-
-    /// Bytes of workgroup memory `main_staged` needs for `spec` (the longest row's input and
-    /// one float per thread).
-    fn staged_bytes(&self, spec: &Projection) -> u64 {
-        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1) as u64;
-        max_k.div_ceil(4) * 16 + self.workgroup as u64 * 4
-    }
-
-    fn staging_fits(&self, gpu: &Gpu, spec: &Projection) -> bool {
-        self.vec && self.staged_bytes(spec) <= gpu.caps().limits.max_compute_workgroup_storage_size as u64
     }
 
     /// Whether groups of `r` rows never straddle a segment or a row block.
@@ -239,16 +204,7 @@ impl Geometry {
         let max = gpu.caps().limits.max_compute_invocations_per_workgroup;
         crate::check_shape(kernel, "workgroup size", wg, wg.is_multiple_of(tpr) && wg <= max)?;
         let per_chunk = weights_per_vec4(spec.format);
-        crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))?;
-        if self.stage_input && !self.staging_fits(gpu, spec) {
-            return Err(KernelError::Shape {
-                kernel,
-                what: "staged input bytes (needs vec4 loads)",
-                found: self.staged_bytes(spec),
-                why: "exceeds the device's max_compute_workgroup_storage_size",
-            });
-        }
-        Ok(())
+        crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))
     }
 
     /// Rows one workgroup computes per row-group pass.
@@ -279,22 +235,13 @@ impl Matvec {
     pub fn with_geometry(gpu: &Gpu, spec: &Projection, g: Geometry) -> Result<Self> {
         spec.validate("matvec")?;
         g.validate(gpu, spec, "matvec")?;
-        let kernel = match (g.subgroup, g.stage_input) {
-            (false, false) => &KERNEL,
-            (true, false) => &KERNEL_SUBGROUP,
-            (false, true) => &KERNEL_STAGED,
-            (true, true) => &KERNEL_STAGED_SUBGROUP,
-        };
-        let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
+        let kernel = if g.subgroup { &KERNEL_SUBGROUP } else { &KERNEL };
         let parts = spec
             .parts()
             .into_iter()
             .map(|part| {
                 let mut o = spec.overrides(part, g.vec);
                 o.extend(g.overrides());
-                if g.stage_input {
-                    o.extend([("PROLOGUE", 1.0), ("XS_LEN", max_k.div_ceil(4) as f64), ("PERMUTE_X", 1.0)]);
-                }
                 Ok((part, gpu.pipeline(kernel, &o)?))
             })
             .collect::<Result<Vec<_>>>()?;

@@ -46,21 +46,15 @@ pub struct Prologue {
     pub mix_row: u32,
     /// Whether workgroup 0 writes `xa` into the shift state (half 1 - parity).
     pub write_shift: bool,
-    /// Row groups (of workgroup size / threads per row rows) each workgroup computes after its
-    /// one prologue: more amortise the prologue, fewer keep more workgroups in flight.
-    pub row_groups: u32,
 }
 
 impl Prologue {
-    /// A prologue that writes the shift state, one row group per workgroup.
+    /// A prologue that writes the shift state.
     pub fn new(c: u32, eps: f32, ln_weight_row: u32, ln_bias_row: u32, mix_row: u32) -> Self {
-        Prologue { c, eps, ln_weight_row, ln_bias_row, mix_row, write_shift: true, row_groups: 1 }
+        Prologue { c, eps, ln_weight_row, ln_bias_row, mix_row, write_shift: true }
     }
     pub fn write_shift(self, write_shift: bool) -> Self {
         Prologue { write_shift, ..self }
-    }
-    pub fn row_groups(self, row_groups: u32) -> Self {
-        Prologue { row_groups, ..self }
     }
 
     /// Rows of `vecs` that `spec` reads.
@@ -73,9 +67,6 @@ impl Prologue {
         let shape = |what, found: u64, why| Err(KernelError::Shape { kernel: "matvec_prologue", what, found, why });
         if self.c == 0 {
             return shape("C", 0, "must be positive");
-        }
-        if self.row_groups == 0 {
-            return shape("row groups per workgroup", 0, "must be positive");
         }
         if !(self.eps.is_finite() && self.eps >= 0.0) {
             return shape("LayerNorm epsilon (bits)", self.eps.to_bits() as u64, "must be finite and not negative");
@@ -118,8 +109,6 @@ impl PrologueMatvec {
     pub fn with_geometry(gpu: &Gpu, spec: &Projection, prologue: Prologue, g: Geometry) -> Result<Self> {
         spec.validate("matvec_prologue")?;
         prologue.validate(spec)?;
-        // The prologue always prepares its input in workgroup memory (checked below).
-        let g = Geometry { stage_input: false, ..g };
         g.validate(gpu, spec, "matvec_prologue")?;
         let limits = &gpu.caps().limits;
         let wg = g.workgroup;
@@ -151,7 +140,6 @@ impl PrologueMatvec {
                         ("PARITY", parity as f64),
                         // One writer per dispatch chain: the first weight binding's.
                         ("WRITE_SHIFT", (prologue.write_shift && part.base == 0) as u32 as f64),
-                        ("REPEAT", prologue.row_groups as f64),
                         ("XS_LEN", xs_len as f64),
                         ("PERMUTE_X", g.vec as u32 as f64),
                     ]);
@@ -165,7 +153,7 @@ impl PrologueMatvec {
             prologue,
             parts,
             threads_per_row: g.threads_per_row,
-            rows_per_workgroup: g.rows_per_pass() * prologue.row_groups,
+            rows_per_workgroup: g.rows_per_pass(),
         })
     }
 

@@ -151,15 +151,15 @@ fn prologue_case() -> impl Strategy<Value = (Projection, Prologue)> {
         ];
         let seg = (prop_oneof![Just(1u32), Just(33), 2u32..70, Just(300)], 0u32..6, act, any::<bool>());
         let rows = (0u32..10, 0u32..10, 0u32..10);
-        (c, proptest::collection::vec(seg, 1..=4), any::<bool>(), rows, any::<bool>(), 1u32..4).prop_map(
-            move |(c, segs, residual, (lw, lb, mix), write, groups)| {
+        (c, proptest::collection::vec(seg, 1..=4), any::<bool>(), rows, any::<bool>()).prop_map(
+            move |(c, segs, residual, (lw, lb, mix), write)| {
                 let segs = segs
                     .into_iter()
                     .map(|(rows, block, act, bias)| Segment { rows, k: c, x_offset: block * c, activation: act, bias })
                     .collect();
                 let spec = Projection::segmented(f, segs);
                 let spec = if residual { spec.residual() } else { spec };
-                (spec, Prologue::new(c, EPS, lw, lb, mix).write_shift(write).row_groups(groups))
+                (spec, Prologue::new(c, EPS, lw, lb, mix).write_shift(write))
             },
         )
     })
@@ -288,7 +288,7 @@ fn row_blocks_write_the_state_once() {
         let limit = format.gpu_words(c as usize) as u64 * 4 * 34 + 48;
         let blocks = crate::formats::row_blocks(format, rows as usize, c as usize, limit).unwrap();
         let spec = Projection::new(format, rows, c).split(blocks.iter().map(|&b| b as u32).collect());
-        check(gpu, &spec, &Prologue::new(c, EPS, 0, 1, 2).row_groups(2), 1, 9)
+        check(gpu, &spec, &Prologue::new(c, EPS, 0, 1, 2), 1, 9)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
@@ -381,11 +381,10 @@ fn bad_shapes_and_bindings_are_errors() {
     let gpu = testing::gpu_default_limits();
     let f32 = WeightFormat::F32;
     let p = Prologue::new(8, EPS, 0, 1, 2);
-    // Row length other than C; input not a whole block; zero C; zero row groups.
+    // Row length other than C; input not a whole block; zero C.
     assert!(PrologueMatvec::new(gpu, &Projection::new(f32, 4, 12), p).is_err());
     assert!(PrologueMatvec::new(gpu, &Projection::segmented(f32, vec![Segment::new(4, 8).input_at(4)]), p).is_err());
     assert!(PrologueMatvec::new(gpu, &Projection::new(f32, 4, 8), Prologue { c: 0, ..p }).is_err());
-    assert!(PrologueMatvec::new(gpu, &Projection::new(f32, 4, 8), p.row_groups(0)).is_err());
     // The prepared input does not fit WebGPU's default 16 KiB of workgroup memory.
     let wide = 8192;
     assert!(PrologueMatvec::new(gpu, &Projection::new(f32, 4, wide), Prologue { c: wide, ..p }).is_err());

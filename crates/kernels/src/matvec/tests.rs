@@ -72,7 +72,6 @@ proptest! {
         tpr_log in 0u32..=5,
         wg_log in 0u32..=2,
         subgroups in any::<bool>(),
-        staged in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let gpu = if subgroups { testing::gpu() } else { testing::gpu_without_subgroups() };
@@ -80,8 +79,7 @@ proptest! {
         let cap = gpu.caps().subgroups.map_or(32, |sg| sg.min.min(32));
         let threads_per_row = (1u32 << tpr_log).min(cap);
         let workgroup = (64u32 << wg_log).max(threads_per_row);
-        // Staging where it can run (vec4-aligned rows), else the plain entry.
-        let g = Geometry { threads_per_row, rows, workgroup, stage_input: staged && auto.vec, ..auto };
+        let g = Geometry { threads_per_row, rows, workgroup, ..auto };
         let mut rng = Rng::new(seed);
         let w = pt::weight(&spec, &mut rng);
         let d = pt::data(&spec, 1, &mut rng);
