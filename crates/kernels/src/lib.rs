@@ -37,8 +37,13 @@ pub enum KernelError {
     Gpu(#[from] gpu_core::GpuError),
     #[error("kernel '{kernel}': {what} is {found}, which it cannot handle ({why})")]
     Shape { kernel: &'static str, what: &'static str, found: u64, why: &'static str },
+    #[error("kernel '{kernel}': a {found} matrix cannot be packed as {wanted} ({why})")]
+    Format { kernel: &'static str, found: &'static str, wanted: &'static str, why: &'static str },
     #[error("kernel '{kernel}': buffer '{binding}' holds {found} bytes but {needed} are needed")]
     BufferTooSmall { kernel: &'static str, binding: &'static str, found: u64, needed: u64 },
+    /// Stored weight bytes that are not whole blocks of their format.
+    #[error(transparent)]
+    Quant(#[from] ggml_quants::QuantError),
 }
 
 pub type Result<T, E = KernelError> = std::result::Result<T, E>;

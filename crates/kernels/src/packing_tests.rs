@@ -1,22 +1,22 @@
-//! The in-place packer against the independent whole-matrix packers of `formats`
-//! (`pack_f16_bytes`, `repack_q8_0`, `pack_f32` of `dequantize`).
+//! The in-place packer against an independent whole-matrix packer written from the layout's
+//! description (`formats`), and F32 layouts against `ggml_quants`'s decoding.
 
 use gpu_core::WriteOnly;
 
 use super::{row_block_packings, Packing, SourceMatrix};
-use crate::formats::{dequantize, encode, pack_f16_bytes, pack_f32, repack_q8_0, row_blocks, WeightFormat, Q8_0_BLOCK};
+use crate::formats::{dequantize, encode, row_blocks, WeightFormat};
 use crate::testing::Rng;
 
-/// Random matrices: (format, rows, k, GGUF bytes). Row lengths and counts include 1 and odd
+/// Random matrices: (format, rows, k, stored bytes). Row lengths and counts include 1 and odd
 /// values (F16 stacks whose byte lengths are not multiples of 4).
 fn random_stack(rng: &mut Rng, stored: &[WeightFormat]) -> Vec<(WeightFormat, usize, usize, Vec<u8>)> {
     stored
         .iter()
         .map(|&format| {
             let rows = 1 + (rng.next_u64() % 9) as usize;
-            let k = match format {
-                WeightFormat::Q8_0 => Q8_0_BLOCK * (1 + (rng.next_u64() % 4) as usize),
-                _ => 1 + (rng.next_u64() % 70) as usize,
+            let k = match format.block_elements() {
+                1 => 1 + (rng.next_u64() % 70) as usize,
+                b => b * (1 + (rng.next_u64() % 3) as usize),
             };
             let values = rng.vec(rows * k, 1.5);
             (format, rows, k, encode(format, &values).unwrap())
@@ -28,17 +28,31 @@ fn sources(stack: &[(WeightFormat, usize, usize, Vec<u8>)]) -> Vec<SourceMatrix<
     stack.iter().map(|(format, rows, k, bytes)| SourceMatrix { format: *format, bytes, rows: *rows, k: *k }).collect()
 }
 
-/// The layout the independent packers give for the stack, packed as `format`.
+/// Little-endian words of `bytes`, zero-padded to a multiple of 16 bytes.
+fn words_of(mut bytes: Vec<u8>) -> Vec<u32> {
+    bytes.resize(bytes.len().next_multiple_of(16), 0);
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// The layout of the stack packed as `format`, built whole: F32 as the decoded values' bits;
+/// otherwise every block without its split-off `d`, then those `d` in block order (or the stored
+/// bytes as they are where the format has no `d` region).
 fn expected_words(format: WeightFormat, stack: &[(WeightFormat, usize, usize, Vec<u8>)]) -> Vec<u32> {
-    let concat: Vec<u8> = stack.iter().flat_map(|s| s.3.iter().copied()).collect();
-    match format {
-        WeightFormat::F16 => pack_f16_bytes(&concat),
-        WeightFormat::Q8_0 => repack_q8_0(&concat, concat.len() / 34, 32).unwrap(),
-        WeightFormat::F32 => {
-            let values: Vec<f32> = stack.iter().flat_map(|(f, _, _, b)| dequantize(*f, b).unwrap()).collect();
-            pack_f32(&values)
-        }
+    if format == WeightFormat::F32 {
+        let values: Vec<f32> = stack.iter().flat_map(|(f, _, _, b)| dequantize(*f, b).unwrap()).collect();
+        return words_of(values.iter().flat_map(|v| v.to_le_bytes()).collect());
     }
+    let stored: Vec<u8> = stack.iter().flat_map(|s| s.3.iter().copied()).collect();
+    let Some(at) = format.split_d() else { return words_of(stored) };
+    let mut bodies = Vec::new();
+    let mut ds = Vec::new();
+    for block in stored.chunks_exact(format.block_bytes()) {
+        bodies.extend_from_slice(&block[..at]);
+        bodies.extend_from_slice(&block[at + 2..]);
+        ds.extend_from_slice(&block[at..at + 2]);
+    }
+    bodies.extend(ds);
+    words_of(bodies)
 }
 
 /// Writes `words` through `write_words` in pieces cut at random points.
@@ -56,8 +70,8 @@ fn pieces(p: &Packing<'_>, rng: &mut Rng) -> Vec<u32> {
 #[test]
 fn every_range_matches_the_whole_matrix_packers() {
     let mut rng = Rng::new(11);
-    for case in 0..60 {
-        let format = WeightFormat::ALL[case % 3];
+    for case in 0..90 {
+        let format = WeightFormat::ALL[case % WeightFormat::ALL.len()];
         let count = 1 + case % 4;
         let stack = random_stack(&mut rng, &vec![format; count]);
         let packing = Packing::from_sources(format, &sources(&stack)).unwrap();
@@ -71,9 +85,10 @@ fn every_range_matches_the_whole_matrix_packers() {
 #[test]
 fn f32_layouts_widen_mixed_formats_exactly() {
     let mut rng = Rng::new(12);
-    for case in 0..30 {
-        let stored: Vec<WeightFormat> =
-            (0..1 + case % 4).map(|_| WeightFormat::ALL[rng.next_u64() as usize % 3]).collect();
+    for case in 0..45 {
+        let stored: Vec<WeightFormat> = (0..1 + case % 4)
+            .map(|_| WeightFormat::ALL[rng.next_u64() as usize % WeightFormat::ALL.len()])
+            .collect();
         let stack = random_stack(&mut rng, &stored);
         let packing = Packing::from_sources(WeightFormat::F32, &sources(&stack)).unwrap();
         let expected = expected_words(WeightFormat::F32, &stack);
@@ -84,16 +99,17 @@ fn f32_layouts_widen_mixed_formats_exactly() {
 
 #[test]
 fn mapped_memory_is_written_in_chunks_from_any_offset() {
-    // Larger than one 64 KiB chunk, with several matrices: a Q8_0 stack of 3 x 2048 x 96.
-    // Then an F32 layout widened from all three formats.
+    // Larger than one 64 KiB chunk, with several matrices: stacks of 3 x 1024 x K of each
+    // format. Then an F32 layout widened from several formats.
     let mut rng = Rng::new(13);
-    let cases = WeightFormat::ALL.map(|f| (f, [f; 3])).into_iter().chain([(WeightFormat::F32, WeightFormat::ALL)]);
+    let mixed = [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::Q4_K];
+    let cases = WeightFormat::ALL.map(|f| (f, [f; 3])).into_iter().chain([(WeightFormat::F32, mixed)]);
     for (format, stored) in cases {
         let stack: Vec<_> = stored
             .iter()
             .map(|&s| {
-                let k = if s == WeightFormat::Q8_0 { 96 } else { 97 };
-                (s, 2048, k, encode(s, &rng.vec(2048 * k, 1.0)).unwrap())
+                let k = if s.block_elements() == 1 { 97 } else { 256 };
+                (s, 1024, k, encode(s, &rng.vec(1024 * k, 1.0)).unwrap())
             })
             .collect();
         let packing = Packing::from_sources(format, &sources(&stack)).unwrap();
@@ -101,7 +117,7 @@ fn mapped_memory_is_written_in_chunks_from_any_offset() {
         assert!(expected.len() > 4 * super::CHUNK_WORDS, "{format:?}");
         let mut mapped = vec![0xaau8; expected.len()];
         // Three pieces, as threads filling one buffer would write them.
-        let cuts = [0, 4 * 12_345, 4 * 70_001, expected.len()];
+        let cuts = [0, 4 * 12_345, 4 * 30_001, expected.len()];
         for w in cuts.windows(2) {
             packing.write_to(w[0] as u64, WriteOnly::from_mut(&mut mapped[w[0]..w[1]])).unwrap();
         }
@@ -113,19 +129,20 @@ fn mapped_memory_is_written_in_chunks_from_any_offset() {
 fn row_blocks_pack_as_separate_layouts() {
     let mut rng = Rng::new(14);
     for format in WeightFormat::ALL {
-        let (rows, k) = (1000, 96);
+        let (rows, k) = (150, 256);
         let bytes = encode(format, &rng.vec(rows * k, 1.0)).unwrap();
-        let blocks = row_blocks(format, rows, k, 40_000).unwrap();
+        let max = format.gpu_words(rows * k) as u64 * 4 / 3;
+        let blocks = row_blocks(format, rows, k, max).unwrap();
         let matrix = SourceMatrix { format, bytes: &bytes, rows, k };
         let packings = row_block_packings(format, matrix, &blocks).unwrap();
         let widened = row_block_packings(WeightFormat::F32, matrix, &blocks).unwrap();
         let mut at = 0;
         for ((p, w), &n) in packings.iter().zip(&widened).zip(&blocks) {
-            let block = (format, n, k, bytes[at..at + format.gguf_bytes(n * k)].to_vec());
+            let block = (format, n, k, bytes[at..at + format.stored_bytes(n * k)].to_vec());
             assert_eq!(p.to_words().unwrap(), expected_words(format, std::slice::from_ref(&block)));
             assert_eq!(w.to_words().unwrap(), expected_words(WeightFormat::F32, &[block]));
-            assert!(p.bytes() <= 40_000);
-            at += format.gguf_bytes(n * k);
+            assert!(p.bytes() <= max);
+            at += format.stored_bytes(n * k);
         }
         assert!(row_block_packings(format, matrix, &blocks[1..]).is_err());
     }
@@ -143,6 +160,9 @@ fn bad_inputs_are_errors() {
     assert!(Packing::from_sources(WeightFormat::F32, &[src(WeightFormat::F16, &h, 3, 32)]).is_err());
     assert!(Packing::from_sources(WeightFormat::Q8_0, &[src(WeightFormat::Q8_0, &q, 4, 16)]).is_err());
     assert!(Packing::from_sources(WeightFormat::F16, &[src(WeightFormat::F16, &h, 64, 0)]).is_err());
+    let k4 = encode(WeightFormat::Q4_K, &[0.5; 256]).unwrap();
+    assert!(Packing::from_sources(WeightFormat::Q4_K, &[src(WeightFormat::Q4_K, &k4, 2, 128)]).is_err());
+    assert!(Packing::from_sources(WeightFormat::Q4_K, &[src(WeightFormat::Q4_K, &k4, 1, 256)]).is_ok());
     assert!(row_block_packings(WeightFormat::F16, src(WeightFormat::F16, &h, 3, 32), &[1, 2]).is_err());
     // Ranges past the end and unaligned offsets.
     let p = Packing::from_sources(WeightFormat::Q8_0, &[src(WeightFormat::Q8_0, &q, 2, 32)]).unwrap();

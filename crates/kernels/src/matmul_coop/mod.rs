@@ -10,6 +10,8 @@
 //! - 2 `bias`, read, `[rows]` f32; when no segment has a bias the launcher binds `x` here.
 //! - 3 `y`, read_write, `[T, rows]` f32 (segment-major blocks, see [`crate::projection`]).
 //! - 4 `params`, uniform, `vec4<u32>` whose x is T (one small buffer per distinct T).
+//! - 6 `w_d`, read, `array<u32>`: the same range as `w` (where the blocks' `d` are read; see
+//!   weights.wgsl).
 //!
 //! A workgroup of 128 invocations computes 128 tokens x 128 weight rows of one segment with
 //! 16x16x16 tensor-core tiles (see matmul_coop.wgsl). What it needs and refuses:
@@ -48,6 +50,7 @@ pub const KERNEL: KernelSource = KernelSource {
         Binding::read(0, 2, "bias"),
         Binding::read_write(0, 3, "y"),
         Binding::uniform(0, 4, "params"),
+        Binding::read(0, 6, "w_d"),
     ],
     needs: Needs { shader_f16: true, subgroups: false, cooperative_matrix: true },
 };
@@ -214,7 +217,7 @@ impl MatmulCoop {
         let params = self.counts.get(gpu, t)?;
         for ((part, pipeline, row_tiles), w) in self.parts.iter().zip(weight) {
             crate::check_len(name, "w", w.size, spec.part_weight_bytes(*part))?;
-            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all()]])?;
+            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all(), *w]])?;
             rec.dispatch(pipeline, &groups, [*row_tiles, token_tiles, 1]);
         }
         Ok(())
