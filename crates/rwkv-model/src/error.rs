@@ -41,7 +41,7 @@ pub enum ModelError {
 
     #[error(
         "{}: tensor '{tensor}' has type {ggml_type} (ggml id {id}), which this engine does not support \
-         (supported: F32, F16, Q8_0)",
+         (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
         path.display()
     )]
     UnsupportedType { path: PathBuf, tensor: String, ggml_type: &'static str, id: u32 },

@@ -2,6 +2,7 @@
 //! have, and the check of a file against that table.
 
 use gguf_file::{GgmlType, GgufFile, TensorInfo};
+use kernels::formats::WeightFormat;
 
 use crate::error::{shape_string, ModelError};
 use crate::hparams::HParams;
@@ -128,9 +129,16 @@ pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError>
     Ok(())
 }
 
+/// The kernels' weight format of a tensor stored as `ty`; `None` for the types the kernels cannot
+/// read. The one place where ggml types meet the engine's formats: every type `ggml_quants`
+/// decodes (F32, F16, BF16, Q4_0 ... Q8_0, Q2_K ... Q6_K, IQ4_NL, IQ4_XS) runs on the GPU.
+pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
+    ggml_quants::QuantFormat::from_ggml_type_id(ty.id()).map(WeightFormat::of_quant)
+}
+
 /// Refuses a tensor whose type the engine cannot compute with.
 pub(crate) fn check_type(file: &GgufFile, info: &TensorInfo) -> Result<(), ModelError> {
-    if info.ggml_type.is_supported() {
+    if weight_format(info.ggml_type).is_some() {
         return Ok(());
     }
     Err(unsupported(file, &info.name, info.ggml_type))

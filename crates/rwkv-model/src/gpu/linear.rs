@@ -76,7 +76,7 @@ pub struct Part<'a> {
 impl<'a> Part<'a> {
     /// The tensor as stored in the file.
     pub fn of(t: TensorRef<'a>) -> Result<Part<'a>, ModelError> {
-        let format = WeightFormat::from_ggml_type(t.dtype.id()).ok_or_else(|| ModelError::Unsupported {
+        let format = crate::tensors::weight_format(t.dtype).ok_or_else(|| ModelError::Unsupported {
             what: format!("tensor '{}' of type {} as a matrix", t.name, t.dtype.name()),
         })?;
         let (rows, k) = (t.shape.get(1).copied().unwrap_or(1) as usize, t.shape[0] as usize);
@@ -93,12 +93,12 @@ impl<'a> Part<'a> {
         })
     }
 
-    /// The tensor widened to F32 (lossless for F16 and Q8_0).
+    /// The tensor widened to F32 (decoded exactly as ggml decodes it).
     pub fn f32_of(t: TensorRef<'a>) -> Result<Part<'a>, ModelError> {
         Part::of(t)?.widened()
     }
 
-    /// This part in F32 (lossless for F16 and Q8_0; widened while packing).
+    /// This part in F32 (decoded exactly as ggml decodes it, while packing).
     pub fn widened(self) -> Result<Part<'a>, ModelError> {
         Ok(Part { format: WeightFormat::F32, ..self })
     }

@@ -204,7 +204,7 @@ impl Weights {
     /// The format the embedding table keeps on the GPU (the file's).
     pub fn table_format(file: &ModelFile) -> Result<WeightFormat, ModelError> {
         let emb = file.tensor("token_embd.weight")?;
-        WeightFormat::from_ggml_type(emb.dtype.id())
+        crate::tensors::weight_format(emb.dtype)
             .ok_or_else(|| ModelError::Unsupported { what: format!("token_embd.weight of type {}", emb.dtype.name()) })
     }
 

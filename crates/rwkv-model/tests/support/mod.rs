@@ -42,8 +42,37 @@ pub fn greedy() -> (Vec<u32>, Vec<f32>) {
 
 /// A logits file: 65536 little-endian f32.
 pub fn logits(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(dir().join("logits").join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"));
+    logits_file(&dir().join("logits").join(name))
+}
+
+/// The logits file at `path` (65536 little-endian f32).
+pub fn logits_file(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// The quantized golden files (`golden/quant`, see its README) from `RWKV_GOLDEN_QUANT_DIR`;
+/// `None` (printing a visible SKIPPED for `test`) when it is unset, which fails the test instead
+/// when `RWKV_REQUIRE` contains `golden-ext`.
+pub fn quant_dir(test: &str) -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("RWKV_GOLDEN_QUANT_DIR") {
+        return Some(PathBuf::from(d));
+    }
+    let required = std::env::var("RWKV_REQUIRE").is_ok_and(|r| r.split(',').any(|w| w.trim() == "golden-ext"));
+    assert!(!required, "{test}: RWKV_REQUIRE names golden-ext but RWKV_GOLDEN_QUANT_DIR is not set");
+    eprintln!("SKIPPED {test}: RWKV_GOLDEN_QUANT_DIR is not set (the quantized golden files)");
+    None
+}
+
+/// A JSON file.
+pub fn json_file(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// Token ids of a JSON array.
+pub fn token_ids(v: &serde_json::Value) -> Vec<u32> {
+    ids(v)
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
