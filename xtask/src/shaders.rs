@@ -208,11 +208,16 @@ mod tests {
         let e = validate("k.wgsl", &[bad_common, ok_kernel]).err().expect("must fail");
         assert_eq!(e.file, "common.wgsl", "{e}");
         // A module of three files, directives in the middle one: the error is in the last file.
-        let shared = Piece { path: "shared.wgsl", text: "// shared\nenable f16;\nfn two() -> f32 {\n    return 2.0;\n}\n" };
-        let tail = Piece { path: "k/tail.wgsl", text: "\nfn three() -> f32 {\n    return 3u;\n}\n" };
+        let shared =
+            Piece { path: "shared.wgsl", text: "// shared\nenable f16;\nfn two() -> f32 {\n    return 2.0;\n}\n" };
+        let tail =
+            Piece { path: "k/tail.wgsl", text: "\nfn three() -> f32 {\n    let t: f32 = 3u;\n    return t;\n}\n" };
         let e = validate("k.wgsl", &[common, shared, ok_kernel, tail]).err().expect("must fail");
         assert_eq!((e.file.as_str(), e.line), ("k/tail.wgsl", 3), "{e}");
-        let bad_shared = Piece { path: "shared.wgsl", text: "enable f16;\nfn two() -> f16 {\n    return 2.0f;\n}\n" };
+        let bad_shared = Piece {
+            path: "shared.wgsl",
+            text: "enable f16;\nfn two() -> f16 {\n    let h: f16 = 1u;\n    return h;\n}\n",
+        };
         let e = validate("k.wgsl", &[common, bad_shared, ok_kernel]).err().expect("must fail");
         assert_eq!((e.file.as_str(), e.line), ("shared.wgsl", 3), "{e}");
     }

@@ -11,6 +11,7 @@
 use gpu_core::{ContextOptions, Gpu, GpuBuffer, Recorder, Timer};
 use kernels::formats::{self, WeightFormat};
 use kernels::matvec::{Geometry, Matvec, Prologue, PrologueMatvec};
+use kernels::packing::{self, MatrixBytes};
 use kernels::projection::{Activation, Projection, Segment};
 use kernels::time_mix::{transpose_lora_b, LoraRanks, TimeMixLora, TimeMixShape};
 
@@ -32,9 +33,9 @@ fn weight_copies(gpu: &Gpu, spec: &Projection) -> Vec<GpuBuffer> {
         let values: Vec<f32> = (0..n).map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
         bytes.push((formats::encode(spec.format, &values).unwrap(), rows as usize, k as usize));
     }
-    let mb: Vec<formats::MatrixBytes<'_>> =
-        bytes.iter().map(|(b, rows, k)| formats::MatrixBytes { bytes: b, rows: *rows, k: *k }).collect();
-    let words = formats::pack_matrices(spec.format, &mb).unwrap();
+    let mb: Vec<MatrixBytes<'_>> =
+        bytes.iter().map(|(b, rows, k)| MatrixBytes { bytes: b, rows: *rows, k: *k }).collect();
+    let words = packing::pack_matrices(spec.format, &mb).unwrap();
     // Enough copies to exceed the largest L2 caches (50 MB on an H100) four times over.
     let copies = (256usize << 20).div_ceil(words.len() * 4).clamp(2, 64);
     (0..copies).map(|_| gpu.buffer_from("weight", &words).unwrap()).collect()

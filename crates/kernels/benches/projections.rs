@@ -18,6 +18,7 @@ use kernels::formats::{self, WeightFormat};
 use kernels::matmul::{Matmul, Tile};
 use kernels::matmul_coop::{CoopPrecision, MatmulCoop};
 use kernels::matvec::Matvec;
+use kernels::packing;
 use kernels::projection::Projection;
 
 /// Rows x K of the decode projections of a 2.9B model.
@@ -35,7 +36,7 @@ fn weight_copies(gpu: &Gpu, format: WeightFormat, rows: u32, k: u32) -> Vec<GpuB
     let n = rows as usize * k as usize;
     let values: Vec<f32> = (0..n).map(|i| (((i * 7919) % 1000) as f32 / 1000.0 - 0.5) * 0.05).collect();
     let bytes = formats::encode(format, &values).unwrap();
-    let words = formats::pack_matrix(format, &bytes, rows as usize, k as usize).unwrap();
+    let words = packing::pack_matrix(format, &bytes, rows as usize, k as usize).unwrap();
     // Enough copies to exceed the largest L2 caches (50 MB on an H100) four times over.
     let copies = (256usize << 20).div_ceil(words.len() * 4).clamp(1, 64);
     (0..copies).map(|_| gpu.buffer_from("weight", &words).unwrap()).collect()

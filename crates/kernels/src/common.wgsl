@@ -1,4 +1,4 @@
-// Shared helpers, prepended to every kernel by build.rs (after the kernel's `enable` lines).
+// Shared helpers, the start of every shader module build.rs composes (after the `enable` lines).
 // Only constants and pure functions live here: no bindings, no workgroup variables.
 
 // ---- activations ----------------------------------------------------------------------

@@ -20,7 +20,6 @@
 
 use ggml_quants::QuantFormat;
 
-use crate::packing::Packing;
 use crate::{KernelError, Result};
 
 /// How a weight matrix is stored (ggml's encodings; [`WeightFormat::quant`]). The order of
@@ -183,30 +182,9 @@ pub fn encode(format: WeightFormat, values: &[f32]) -> Result<Vec<u8>> {
     Ok(ggml_quants::quantize_to_vec(format.quant(), values)?)
 }
 
-/// One matrix of a packed weight: its GGUF bytes, `rows` rows of `k` values.
-#[derive(Clone, Copy, Debug)]
-pub struct MatrixBytes<'a> {
-    pub bytes: &'a [u8],
-    pub rows: usize,
-    pub k: usize,
-}
-
-/// The GPU layout of one or more matrices of the same format stacked by rows (the packed
-/// weight of a segmented projection, e.g. W_r|W_k|W_v or the four LoRA A matrices). The
-/// matrices may have different row lengths; in formats with a `d` region all bodies come first,
-/// then all `d`, in the same order. [`Packing`] writes the same layout in place, a range at a time.
-pub fn pack_matrices(format: WeightFormat, matrices: &[MatrixBytes<'_>]) -> Result<Vec<u32>> {
-    Packing::new(format, matrices)?.to_words()
-}
-
-/// The GPU layout of one matrix.
-pub fn pack_matrix(format: WeightFormat, bytes: &[u8], rows: usize, k: usize) -> Result<Vec<u32>> {
-    pack_matrices(format, &[MatrixBytes { bytes, rows, k }])
-}
-
 /// Row counts of the blocks a `rows` x `k` matrix must be split into so that each block's GPU
 /// layout fits in `max_binding` bytes (`gpu_core::RowSplit` with the format's bytes per row;
-/// each block is packed on its own by [`pack_row_blocks`]). One block when it all fits; an
+/// each block is packed on its own by `packing::pack_row_blocks`). One block when it all fits; an
 /// error when a single row does not fit.
 pub fn row_blocks(format: WeightFormat, rows: usize, k: usize, max_binding: u64) -> Result<Vec<usize>> {
     format.check_row_len(k)?;
@@ -221,41 +199,12 @@ pub fn row_blocks(format: WeightFormat, rows: usize, k: usize, max_binding: u64)
     Ok(split.parts.iter().map(|&(_, n)| n as usize).collect())
 }
 
-/// The GPU layouts of consecutive row blocks of one matrix (`blocks` from [`row_blocks`]).
-pub fn pack_row_blocks(format: WeightFormat, bytes: &[u8], k: usize, blocks: &[usize]) -> Result<Vec<Vec<u32>>> {
-    let rows = blocks.iter().sum();
-    let matrix = crate::packing::SourceMatrix { format, bytes, rows, k };
-    crate::packing::row_block_packings(format, matrix, blocks)?.iter().map(Packing::to_words).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn values(n: usize, seed: u64) -> Vec<f32> {
         crate::testing::Rng::new(seed).vec(n, 2.0)
-    }
-
-    /// The stored blocks of a GPU layout of `n` values (the inverse of the packing, written from
-    /// the layout's description): bodies, then the split-off `d` put back in place.
-    pub(crate) fn unpack_gpu(format: WeightFormat, words: &[u32], n: usize) -> Vec<u8> {
-        let bytes: &[u8] = bytemuck::cast_slice(words);
-        let blocks = n / format.block_elements();
-        let body = format.body_bytes();
-        let mut out = Vec::with_capacity(format.stored_bytes(n));
-        for b in 0..blocks {
-            let block_body = &bytes[b * body..(b + 1) * body];
-            match format.split_d() {
-                None => out.extend_from_slice(block_body),
-                Some(at) => {
-                    let d = &bytes[4 * format.body_words(n) + 2 * b..][..2];
-                    out.extend_from_slice(&block_body[..at]);
-                    out.extend_from_slice(d);
-                    out.extend_from_slice(&block_body[at..]);
-                }
-            }
-        }
-        out
     }
 
     #[test]
@@ -317,30 +266,5 @@ mod tests {
         assert!(dequantize(WeightFormat::Q8_0, &[0u8; 35]).is_err());
         assert!(dequantize(WeightFormat::Q4_K, &[0u8; 143]).is_err());
         assert!(dequantize(WeightFormat::F32, &[0u8; 6]).is_err());
-        assert!(pack_matrix(WeightFormat::F16, &[0u8; 6], 2, 2).is_err());
-        assert!(pack_matrix(WeightFormat::Q6_K, &[0u8; 210], 1, 128).is_err());
-    }
-
-    #[test]
-    fn row_blocks_fit_the_binding_and_cover_every_row() {
-        for format in WeightFormat::ALL {
-            let k = 256;
-            let rows = 160;
-            let max = format.gpu_words(rows * k) as u64 * 4 / 3;
-            let blocks = row_blocks(format, rows, k, max).unwrap();
-            assert_eq!(blocks.iter().sum::<usize>(), rows);
-            assert!(blocks.len() > 1);
-            let bytes = encode(format, &values(rows * k, 7)).unwrap();
-            let parts = pack_row_blocks(format, &bytes, k, &blocks).unwrap();
-            let mut stored = Vec::new();
-            for (part, &n) in parts.iter().zip(&blocks) {
-                assert!(part.len() as u64 * 4 <= max, "{format:?}: {} bytes", part.len() * 4);
-                assert_eq!(part.len(), format.gpu_words(n * k));
-                stored.extend(unpack_gpu(format, part, n * k));
-            }
-            assert!(stored == bytes, "{format:?}: the row blocks hold the stored bytes");
-            assert_eq!(row_blocks(format, rows, k, 1 << 30).unwrap(), vec![rows]);
-            assert!(row_blocks(format, rows, k, 64).is_err());
-        }
     }
 }

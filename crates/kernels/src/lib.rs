@@ -1,7 +1,8 @@
 //! Every WGSL compute kernel of the engine. Each kernel is one unit (`src/<kernel>/`): its
 //! `.wgsl`, its Rust launcher (bindings, workgroup size, dispatch size, shape checks), its CPU
-//! reference and its GPU-vs-reference tests. Shared WGSL helpers live in `common.wgsl`,
-//! prepended by `build.rs`, which also validates every shader with naga.
+//! reference and its GPU-vs-reference tests. Shared WGSL helpers live in `common.wgsl` (and, for
+//! the matrix kernels, `projection.wgsl`); `build.rs` composes each shader module from its files
+//! (`shader_check::modules`) and validates it with naga.
 //!
 //! The kernels know nothing of RWKV files or models: they take buffers and shapes.
 

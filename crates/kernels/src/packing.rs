@@ -12,7 +12,7 @@ use gpu_core::WriteOnly;
 use crate::formats::WeightFormat;
 use crate::{KernelError, Result};
 
-/// One matrix as stored in a GGUF file: its bytes in `format`, `rows` rows of `k` values.
+/// One matrix as stored: its bytes in `format`, `rows` rows of `k` values.
 #[derive(Clone, Copy, Debug)]
 pub struct SourceMatrix<'a> {
     pub format: WeightFormat,
@@ -41,7 +41,7 @@ fn shape_error(what: &'static str, found: usize, why: &'static str) -> KernelErr
 
 impl<'a> Packing<'a> {
     /// Matrices stored in `format`, packed in that format.
-    pub fn new(format: WeightFormat, matrices: &[crate::formats::MatrixBytes<'a>]) -> Result<Packing<'a>> {
+    pub fn new(format: WeightFormat, matrices: &[MatrixBytes<'a>]) -> Result<Packing<'a>> {
         let sources: Vec<SourceMatrix<'a>> =
             matrices.iter().map(|m| SourceMatrix { format, bytes: m.bytes, rows: m.rows, k: m.k }).collect();
         Self::from_sources(format, &sources)
@@ -291,6 +291,34 @@ pub fn row_block_packings<'a>(
         at += len;
     }
     Ok(out)
+}
+
+/// One matrix of a packed weight in the weight's format: its stored bytes, `rows` rows of `k` values.
+#[derive(Clone, Copy, Debug)]
+pub struct MatrixBytes<'a> {
+    pub bytes: &'a [u8],
+    pub rows: usize,
+    pub k: usize,
+}
+
+/// The GPU layout of one or more matrices of the same format stacked by rows (the packed
+/// weight of a segmented projection, e.g. W_r|W_k|W_v or the four LoRA A matrices). The
+/// matrices may have different row lengths; in formats with a `d` region all block bodies come
+/// first, then all `d`, in the same order. [`Packing`] writes the same layout in place, a range at a time.
+pub fn pack_matrices(format: WeightFormat, matrices: &[MatrixBytes<'_>]) -> Result<Vec<u32>> {
+    Packing::new(format, matrices)?.to_words()
+}
+
+/// The GPU layout of one matrix.
+pub fn pack_matrix(format: WeightFormat, bytes: &[u8], rows: usize, k: usize) -> Result<Vec<u32>> {
+    pack_matrices(format, &[MatrixBytes { bytes, rows, k }])
+}
+
+/// The GPU layouts of consecutive row blocks of one matrix (`blocks` from [`crate::formats::row_blocks`]).
+pub fn pack_row_blocks(format: WeightFormat, bytes: &[u8], k: usize, blocks: &[usize]) -> Result<Vec<Vec<u32>>> {
+    let rows = blocks.iter().sum();
+    let matrix = SourceMatrix { format, bytes, rows, k };
+    row_block_packings(format, matrix, blocks)?.iter().map(Packing::to_words).collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use gpu_core::WriteOnly;
 
-use super::{row_block_packings, Packing, SourceMatrix};
+use super::{pack_matrices, pack_matrix, pack_row_blocks, row_block_packings, MatrixBytes, Packing, SourceMatrix};
 use crate::formats::{dequantize, encode, row_blocks, WeightFormat};
 use crate::testing::Rng;
 
@@ -173,4 +173,102 @@ fn bad_inputs_are_errors() {
     assert!(p.write_to(2, WriteOnly::from_mut(&mut bytes[..])).is_err());
     assert!(p.write_to(4, WriteOnly::from_mut(&mut bytes[..6])).is_err());
     assert!(p.write_to(76, WriteOnly::from_mut(&mut bytes[..])).is_err());
+}
+
+/// The stored blocks of a GPU layout of `n` values (the inverse of the packing, written from
+/// the layout's description): bodies, then the split-off `d` put back in place.
+fn unpack_gpu(format: WeightFormat, words: &[u32], n: usize) -> Vec<u8> {
+    let bytes: &[u8] = bytemuck::cast_slice(words);
+    let blocks = n / format.block_elements();
+    let body = format.body_bytes();
+    let mut out = Vec::with_capacity(format.stored_bytes(n));
+    for b in 0..blocks {
+        let block_body = &bytes[b * body..(b + 1) * body];
+        match format.split_d() {
+            None => out.extend_from_slice(block_body),
+            Some(at) => {
+                let d = &bytes[4 * format.body_words(n) + 2 * b..][..2];
+                out.extend_from_slice(&block_body[..at]);
+                out.extend_from_slice(d);
+                out.extend_from_slice(&block_body[at..]);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_whole_matrix_packer_follows_the_layout_description() {
+    // Element by element for the element formats; for block formats, unpacking the description's
+    // bodies and `d` gives back the stored blocks.
+    let mut rng = Rng::new(15);
+    for format in WeightFormat::ALL {
+        let n = 3 * format.block_elements().max(7);
+        let bytes = encode(format, &rng.vec(n, 1.0)).unwrap();
+        let words = expected_words(format, &[(format, 1, n, bytes.clone())]);
+        assert_eq!(words.len(), format.gpu_words(n), "{format:?}");
+        let values = dequantize(format, &bytes).unwrap();
+        match format {
+            WeightFormat::F32 => assert!(words[..n].iter().zip(&values).all(|(w, v)| *w == v.to_bits())),
+            WeightFormat::F16 | WeightFormat::BF16 => {
+                for e in 0..n {
+                    let half = (words[e / 2] >> (16 * (e % 2))) as u16;
+                    assert_eq!(half, u16::from_le_bytes([bytes[2 * e], bytes[2 * e + 1]]), "{format:?} {e}");
+                }
+            }
+            _ => assert!(unpack_gpu(format, &words, n) == bytes, "{format:?}"),
+        }
+        assert!(words[format.stored_bytes(n).div_ceil(4)..].iter().all(|&w| w == 0), "{format:?}: padding");
+    }
+}
+
+#[test]
+fn packed_matrices_keep_the_flat_order() {
+    // Two matrices with different row lengths (3 blocks, then 2 blocks per row).
+    let mut rng = Rng::new(16);
+    for format in [WeightFormat::Q8_0, WeightFormat::Q6_K, WeightFormat::F16, WeightFormat::Q4_1] {
+        let b = format.block_elements().max(32);
+        let (a, c) = (encode(format, &rng.vec(3 * b, 1.0)).unwrap(), encode(format, &rng.vec(4 * b, 1.0)).unwrap());
+        let packed = pack_matrices(
+            format,
+            &[MatrixBytes { bytes: &a, rows: 1, k: 3 * b }, MatrixBytes { bytes: &c, rows: 2, k: 2 * b }],
+        )
+        .unwrap();
+        assert_eq!(packed, expected_words(format, &[(format, 5, b, [a, c].concat())]), "{format:?}");
+    }
+}
+
+#[test]
+fn row_blocks_fit_the_binding_and_cover_every_row() {
+    for format in WeightFormat::ALL {
+        let k = 256;
+        let rows = 160;
+        let max = format.gpu_words(rows * k) as u64 * 4 / 3;
+        let blocks = row_blocks(format, rows, k, max).unwrap();
+        assert_eq!(blocks.iter().sum::<usize>(), rows);
+        assert!(blocks.len() > 1);
+        let bytes = encode(format, &Rng::new(7).vec(rows * k, 2.0)).unwrap();
+        let parts = pack_row_blocks(format, &bytes, k, &blocks).unwrap();
+        let mut stored = Vec::new();
+        for (part, &n) in parts.iter().zip(&blocks) {
+            assert!(part.len() as u64 * 4 <= max, "{format:?}: {} bytes", part.len() * 4);
+            assert_eq!(part.len(), format.gpu_words(n * k));
+            stored.extend(unpack_gpu(format, part, n * k));
+        }
+        assert!(stored == bytes, "{format:?}: the row blocks hold the stored bytes");
+        assert_eq!(row_blocks(format, rows, k, 1 << 30).unwrap(), vec![rows]);
+        assert!(row_blocks(format, rows, k, 64).is_err());
+    }
+}
+
+#[test]
+fn matrices_of_another_format_are_errors() {
+    assert!(pack_matrix(WeightFormat::F16, &[0u8; 6], 2, 2).is_err());
+    assert!(pack_matrix(WeightFormat::Q6_K, &[0u8; 210], 1, 128).is_err());
+    let q = encode(WeightFormat::Q8_0, &[0.5; 32]).unwrap();
+    let e = Packing::from_sources(
+        WeightFormat::F16,
+        &[SourceMatrix { format: WeightFormat::Q8_0, bytes: &q, rows: 1, k: 32 }],
+    );
+    assert!(e.unwrap_err().to_string().contains("a Q8_0 matrix cannot be packed as F16"));
 }

@@ -4,7 +4,7 @@
 //!
 //! Layouts, for T tokens (T = 1 for matvec):
 //! - The weight is the segments' matrices stacked by rows in one GPU buffer
-//!   ([`crate::formats::pack_matrices`]); segment s has `rows` rows of `k` values.
+//!   ([`crate::packing::pack_matrices`]); segment s has `rows` rows of `k` values.
 //! - Input: segment s reads the `[T, k]` block that starts at element `x_offset * T` of `x`
 //!   (token t, column j at `x_offset * T + t * k + j`). For T = 1 that is simply `x[x_offset + j]`:
 //!   r, k and v read blocks 0, 2 and 3 of the `[6, C]` (or `[6, T, C]`) token-shifted input.

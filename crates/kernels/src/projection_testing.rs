@@ -5,8 +5,9 @@ use gpu_core::{Gpu, GpuBuffer};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-use crate::formats::{self, MatrixBytes, WeightFormat};
+use crate::formats::{self, WeightFormat};
 use crate::matvec::reference;
+use crate::packing::{self, MatrixBytes};
 use crate::projection::{Activation, Projection, Segment};
 use crate::testing::{self, Rng, Tolerance};
 
@@ -73,11 +74,11 @@ pub fn upload_weight(gpu: &Gpu, spec: &Projection, w: &TestWeight) -> Vec<GpuBuf
             .zip(&w.gguf)
             .map(|(s, b)| MatrixBytes { bytes: b, rows: s.rows as usize, k: s.k as usize })
             .collect();
-        let words = formats::pack_matrices(spec.format, &mats).unwrap();
+        let words = packing::pack_matrices(spec.format, &mats).unwrap();
         vec![gpu.buffer_from("test weight", &words).unwrap()]
     } else {
         let blocks: Vec<usize> = spec.row_blocks.iter().map(|&r| r as usize).collect();
-        formats::pack_row_blocks(spec.format, &w.gguf[0], spec.segments[0].k as usize, &blocks)
+        packing::pack_row_blocks(spec.format, &w.gguf[0], spec.segments[0].k as usize, &blocks)
             .unwrap()
             .iter()
             .map(|words| gpu.buffer_from("test weight block", words).unwrap())

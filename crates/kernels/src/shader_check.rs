@@ -113,8 +113,10 @@ pub struct ModuleFiles {
 /// [`COMPOSED`], and one per other `.wgsl` file of a unit folder.
 pub fn modules(src: &std::path::Path) -> std::io::Result<Vec<ModuleFiles>> {
     let with_common = |files: &[&str]| std::iter::once(COMMON).chain(files.iter().copied()).map(String::from).collect();
-    let mut out: Vec<ModuleFiles> =
-        COMPOSED.iter().map(|(name, files)| ModuleFiles { name: name.to_string(), files: with_common(files) }).collect();
+    let mut out: Vec<ModuleFiles> = COMPOSED
+        .iter()
+        .map(|(name, files)| ModuleFiles { name: name.to_string(), files: with_common(files) })
+        .collect();
     let in_composed = |rel: &str| COMPOSED.iter().any(|(_, files)| files.contains(&rel));
     for unit in std::fs::read_dir(src)?.flatten().filter(|e| e.path().is_dir()) {
         for f in std::fs::read_dir(unit.path())?.flatten() {

@@ -6,12 +6,13 @@ use std::path::Path;
 use gguf_file::{GgufFile, MetadataValue};
 
 use crate::error::ModelError;
-use crate::tensors::blk;
+use crate::names::blk;
 
 /// `general.architecture` of an RWKV-7 GGUF.
 pub const ARCHITECTURE: &str = "rwkv7";
-/// GroupNorm epsilon of `ln_x`: not stored in GGUF; hard-coded in the official code and in llama.cpp.
-pub const GROUP_NORM_EPS: f32 = 64e-5;
+/// GroupNorm epsilon of `ln_x`: not stored in GGUF; hard-coded in the official code and in llama.cpp
+/// (the time-mix kernel's constant).
+pub const GROUP_NORM_EPS: f32 = kernels::time_mix::GROUP_NORM_EPS;
 
 pub const KEY_ARCHITECTURE: &str = "general.architecture";
 pub const KEY_EMBEDDING_LENGTH: &str = "rwkv7.embedding_length";

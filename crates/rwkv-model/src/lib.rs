@@ -6,6 +6,7 @@
 pub mod error;
 pub mod hparams;
 pub mod model_file;
+pub mod names;
 pub mod tensors;
 
 // Text: the World tokenizer. Test and benchmark models: the synthetic generator.

@@ -6,6 +6,7 @@ use kernels::formats::WeightFormat;
 
 use crate::error::{shape_string, ModelError};
 use crate::hparams::HParams;
+pub use crate::names::blk;
 
 /// What a tensor is used for, which decides the types it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,11 +27,6 @@ pub struct ExpectedTensor {
     /// Expected dimensions, ggml order (`ne[0]` fastest). Trailing 1s are not significant.
     pub ne: Vec<u64>,
     pub role: TensorRole,
-}
-
-/// `blk.{layer}.{suffix}`.
-pub fn blk(layer: usize, suffix: &str) -> String {
-    format!("blk.{layer}.{suffix}")
 }
 
 /// Every tensor an RWKV-7 GGUF with these hyperparameters holds, in a stable order: the model-level

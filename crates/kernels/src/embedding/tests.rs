@@ -9,7 +9,7 @@ const EPS: f32 = 1e-5;
 /// The GPU layout of `values` in `format` and the values it holds after rounding.
 fn packed(format: WeightFormat, values: &[f32]) -> (Vec<u32>, Vec<f32>) {
     let bytes = formats::encode(format, values).unwrap();
-    let words = formats::pack_matrix(format, &bytes, 1, values.len()).unwrap();
+    let words = crate::packing::pack_matrix(format, &bytes, 1, values.len()).unwrap();
     (words, formats::dequantize(format, &bytes).unwrap())
 }
 

@@ -17,7 +17,9 @@
 //! A group of threads (a power of two) reduces R consecutive rows (1, 2 or 4, all in one
 //! segment) reading consecutive vec4s, each input vec4 loaded once for the R rows and 2·R (R = 1:
 //! four) weight loads in flight per thread; the group's sums meet through `subgroupShuffleXor`
-//! (`matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (`matvec.wgsl`).
+//! (module `matvec_subgroup.wgsl`, where the device has subgroups) or workgroup memory (module
+//! `matvec.wgsl`): one body, `matvec/matvec.wgsl`, with `reduce_subgroup.wgsl` or
+//! `reduce_workgroup.wgsl` (`shader_check::COMPOSED`).
 //!
 //! [`PrologueMatvec`] runs the same shaders' `main_prologue` entry: LayerNorm + token shift of
 //! the raw residual folded into the input (two more bindings; see [`prologue`]).

@@ -284,8 +284,7 @@ fn row_blocks_write_the_state_once() {
         let limit = format.gpu_words(c as usize) as u64 * 4 * 34 + 48;
         let blocks = crate::formats::row_blocks(format, rows as usize, c as usize, limit).unwrap();
         let spec = Projection::new(format, rows, c).split(blocks.iter().map(|&b| b as u32).collect());
-        check(gpu, &spec, &Prologue::new(c, EPS, 0, 1, 2), 1, 9)
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        check(gpu, &spec, &Prologue::new(c, EPS, 0, 1, 2), 1, 9).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 

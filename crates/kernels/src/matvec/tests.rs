@@ -182,7 +182,7 @@ fn head(gpu: &Gpu, format: formats::WeightFormat) {
         );
         gguf.extend(bytes);
     }
-    let parts: Vec<gpu_core::GpuBuffer> = formats::pack_row_blocks(format, &gguf, c, &blocks)
+    let parts: Vec<gpu_core::GpuBuffer> = crate::packing::pack_row_blocks(format, &gguf, c, &blocks)
         .unwrap()
         .iter()
         .map(|w| gpu.buffer_from("head block", w).unwrap())

@@ -21,7 +21,7 @@
 override H: u32;                    // heads = workgroups
 override N: u32 = 64u;              // head size: multiple of 4, at most 4·MAX_NQ
 override FIRST_LAYER: bool = false; // layer 0 writes v_first, the others read it
-override EPS: f32 = 64e-5;          // GroupNorm epsilon
+override EPS: f32;                 // GroupNorm epsilon (GROUP_NORM_EPS in mod.rs)
 override RANK_W: u32 = 32u;         // LoRA ranks (time_mix_lora only), multiples of 4
 override RANK_A: u32 = 32u;
 override RANK_V: u32 = 32u;

@@ -11,7 +11,7 @@ use kernels::time_mix::{transpose_lora_b, LoraRanks};
 use crate::gpu::jobs::run_jobs;
 use crate::gpu::linear::{Linear, Part, PrefillCoop};
 use crate::gpu::upload::upload_packed;
-use crate::tensors::blk;
+use crate::names::blk;
 use crate::{HParams, ModelError, ModelFile};
 
 /// Rows of a layer's vector pack, each C floats. The first eight are the time-mix core's
@@ -163,7 +163,7 @@ impl Weights {
         let run = |job: usize| -> Result<Uploaded, ModelError> {
             Ok(match job {
                 j if j == table_job => {
-                    let matrix = formats::MatrixBytes { bytes: emb.bytes, rows: hp.vocab, k: c };
+                    let matrix = kernels::packing::MatrixBytes { bytes: emb.bytes, rows: hp.vocab, k: c };
                     Uploaded::Buffer(upload_packed(gpu, "token_embd", &Packing::new(table_format, &[matrix])?)?)
                 }
                 j if j == norms_job => {

@@ -117,7 +117,7 @@ impl RefModel {
             }
         }
         // 12: GroupNorm per head.
-        let mut out = group_norm(&y, &w.lnx_w, &w.lnx_b, n, 64e-5);
+        let mut out = group_norm(&y, &w.lnx_w, &w.lnx_b, n, crate::hparams::GROUP_NORM_EPS);
         // 13: bonus.
         for h in 0..h_count {
             let o = h * n;

@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use gguf_file::{f16_bytes, f32_bytes, quantize_q8_0, GgmlType, GgufWriter};
+use gguf_file::{GgmlType, GgufWriter};
+use kernels::formats::{self, WeightFormat};
 
 use super::init::InitContext;
 use super::metadata::set_metadata;
@@ -78,13 +79,13 @@ fn write_tensor(
     for wave_start in (0..chunks).step_by(threads) {
         let wave = wave_start..(wave_start + threads).min(chunks);
         let encoded: Vec<Vec<u8>> = if wave.len() == 1 {
-            vec![make_chunk(wave.start)]
+            vec![make_chunk(wave.start)?]
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = wave.map(|chunk| s.spawn(move || make_chunk(chunk))).collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().map_err(|_| io::Error::other("generator thread panicked")))
+                    .map(|h| h.join().map_err(|_| io::Error::other("generator thread panicked"))?)
                     .collect::<io::Result<Vec<_>>>()
             })?
         };
@@ -99,10 +100,7 @@ fn write_tensor(
 }
 
 /// Values in the tensor's storage format (Q8_0: ggml's reference quantizer; rows hold whole blocks).
-fn encode(ggml_type: GgmlType, values: &[f32]) -> Vec<u8> {
-    match ggml_type {
-        GgmlType::F16 => f16_bytes(values),
-        GgmlType::Q8_0 => quantize_q8_0(values),
-        _ => f32_bytes(values),
-    }
+fn encode(ggml_type: GgmlType, values: &[f32]) -> io::Result<Vec<u8>> {
+    let format = crate::tensors::weight_format(ggml_type).unwrap_or(WeightFormat::F32);
+    formats::encode(format, values).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
