@@ -250,7 +250,10 @@ mod tests {
             let bytes = encode(format, &v).unwrap();
             assert_eq!(bytes, ggml_quants::quantize_to_vec(format.quant(), &v).unwrap());
             assert_eq!(bytes.len(), format.stored_bytes(v.len()));
-            assert_eq!(dequantize(format, &bytes).unwrap(), ggml_quants::dequantize_to_vec(format.quant(), &bytes).unwrap());
+            assert_eq!(
+                dequantize(format, &bytes).unwrap(),
+                ggml_quants::dequantize_to_vec(format.quant(), &bytes).unwrap()
+            );
         }
     }
 

@@ -86,9 +86,8 @@ fn every_range_matches_the_whole_matrix_packers() {
 fn f32_layouts_widen_mixed_formats_exactly() {
     let mut rng = Rng::new(12);
     for case in 0..45 {
-        let stored: Vec<WeightFormat> = (0..1 + case % 4)
-            .map(|_| WeightFormat::ALL[rng.next_u64() as usize % WeightFormat::ALL.len()])
-            .collect();
+        let stored: Vec<WeightFormat> =
+            (0..1 + case % 4).map(|_| WeightFormat::ALL[rng.next_u64() as usize % WeightFormat::ALL.len()]).collect();
         let stack = random_stack(&mut rng, &stored);
         let packing = Packing::from_sources(WeightFormat::F32, &sources(&stack)).unwrap();
         let expected = expected_words(WeightFormat::F32, &stack);

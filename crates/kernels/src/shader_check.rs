@@ -91,10 +91,7 @@ pub struct Piece<'a> {
 pub const COMPOSED: &[(&str, &[&str])] = &[
     ("embedding.wgsl", &["weights.wgsl", "embedding/embedding.wgsl"]),
     ("matvec.wgsl", &["weights.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_workgroup.wgsl"]),
-    (
-        "matvec_subgroup.wgsl",
-        &["weights.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_subgroup.wgsl"],
-    ),
+    ("matvec_subgroup.wgsl", &["weights.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "matvec/reduce_subgroup.wgsl"]),
     ("matmul.wgsl", &["weights.wgsl", "projection.wgsl", "matmul/matmul.wgsl"]),
     ("matmul_coop.wgsl", &["weights.wgsl", "projection.wgsl", "matmul_coop/matmul_coop.wgsl"]),
 ];

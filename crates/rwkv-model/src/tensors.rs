@@ -11,7 +11,8 @@ pub use crate::names::blk;
 /// What a tensor is used for, which decides the types it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TensorRole {
-    /// A 2-D weight matrix used in a matrix-vector product: F32, F16 or Q8_0, kept in that format.
+    /// A 2-D weight matrix used in a matrix-vector product: any type of [`weight_format`], kept in
+    /// that format.
     Matrix,
     /// A vector (or the stacked token-shift mixes): any supported type, upcast to f32 at load.
     Vector,

@@ -95,7 +95,9 @@ fn splits_into_parts() {
     let parts = check(gpu, WeightFormat::F32, 300, 64, &[0, 299, 150, 7, 300, 49, 50], Some(50 * 256), 1).unwrap();
     assert_eq!(parts, 6);
     // Formats with a `d` region (bound apart) and without, blocks of 32 and 256.
-    for (format, c) in [(WeightFormat::Q8_0, 64), (WeightFormat::Q6_K, 256), (WeightFormat::Q4_1, 64), (WeightFormat::IQ4_XS, 256)] {
+    for (format, c) in
+        [(WeightFormat::Q8_0, 64), (WeightFormat::Q6_K, 256), (WeightFormat::Q4_1, 64), (WeightFormat::IQ4_XS, 256)]
+    {
         let row_bytes = (format.body_bytes() * c / format.block_elements()) as u64;
         let limit = split_limit(gpu, 300, row_bytes, 3);
         let parts = check(gpu, format, 300, c, &[299, 0, 1000, 131], Some(limit), 2).unwrap();

@@ -1,5 +1,5 @@
 //! Tiled matrix-matrix product for prefill: `Y[T, rows] = act(X[T, K]·Wᵀ + bias)`, optionally
-//! added into `Y`, over up to four row segments of one packed weight in F32, F16 or Q8_0, with
+//! added into `Y`, over up to four row segments of one packed weight in any format, with
 //! the same segments, epilogues, layouts and row-block split as [`crate::matvec`] (see
 //! [`crate::projection`]; for T tokens every input and output block is `[T, ·]`).
 //!

@@ -18,16 +18,17 @@
 //! - the device: `EXPERIMENTAL_COOPERATIVE_MATRIX` with the f16 16x16x16 / f32 configuration
 //!   ([`gpu_core::Capabilities::has_coop_f16_16x16x16_f32`]), subgroups of exactly 32, and
 //!   [`WORKGROUP_BYTES`] of workgroup memory ([`MatmulCoop::device_supports`]);
-//! - the spec: F32, F16 or Q8_0 weights (F32 rounded to f16 while staging), every K a multiple of 32
-//!   and every input offset a multiple of 4 ([`MatmulCoop::spec_supported`]).
+//! - the spec: weights in any format (F16 copied, every other format decoded in f32 and rounded to
+//!   f16 while staging), every K a multiple of 32 and every input offset a multiple of 4
+//!   ([`MatmulCoop::spec_supported`]).
 //!
 //! The pipeline is built without wgpu's runtime bounds checks (the shader guards every
 //! index itself; see `new`).
 //!
 //! Precision: X is rounded to f16 ([`CoopPrecision::Half`], about 3 significant digits per
 //! input) or split into two f16 (`hi + lo`, [`CoopPrecision::Split`], about f32 input
-//! precision at twice the tensor-core work). Q8_0 weights are dequantised to f16 (the product
-//! of an int8 and an f16 scale is rounded once); F16 weights are exact.
+//! precision at twice the tensor-core work). Quantised weights are dequantised in f32 as
+//! `weights.wgsl` decodes them, then rounded once to f16; F16 weights are exact.
 
 #[cfg(test)]
 mod tests;

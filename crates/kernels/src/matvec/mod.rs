@@ -1,5 +1,5 @@
 //! Matrix-vector product for one token (decode): `y = act(W·x + bias)`, optionally added into
-//! `y`, over up to four row segments of one packed weight in F32, F16 or Q8_0 (see
+//! `y`, over up to four row segments of one packed weight in any format (see
 //! [`crate::projection`] for the segments and layouts). One dispatch computes r, k and v from the
 //! token-shifted input, or the first stage of all four LoRAs; a weight bound as several row
 //! blocks takes one dispatch per block.

@@ -131,7 +131,9 @@ fn tiny_shapes_on_every_device() {
             let k = format.block_elements() as u32;
             // The last reads its input at an unaligned offset: element loads (no VEC).
             let unaligned = Projection::segmented(format, vec![Segment::new(5, k).input_at(3)]);
-            for spec in [Projection::new(format, 1, k), Projection::new(format, 33, k).with_bias().residual(), unaligned] {
+            for spec in
+                [Projection::new(format, 1, k), Projection::new(format, 33, k).with_bias().residual(), unaligned]
+            {
                 check(gpu, &spec, 7).unwrap_or_else(|e| panic!("{name} {format:?}: {e}"));
             }
         }
