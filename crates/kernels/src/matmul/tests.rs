@@ -64,6 +64,11 @@ fn every_tile_on_every_format() {
     let mut i = 0;
     for (a, tile) in Tile::ALL.into_iter().enumerate() {
         for (b, format) in WeightFormat::ALL.into_iter().enumerate() {
+            // The formats without a fast path share the decoders: each on two of the four tiles
+            // (every tile has several).
+            if !pt::has_fast_path(format) && (a + b) % 2 == 1 {
+                continue;
+            }
             // One device per tile and format: each pipeline is compiled once.
             let gpu = devices[(a + b) % 3];
             let (k0, k1) = (pt::whole_blocks(format, 64), pt::whole_blocks(format, 96));

@@ -112,12 +112,19 @@ fn real_model_shapes() {
         // Channel mix: key (C -> F, relu²) and value (F -> C, added into the residual stream).
         let key = Projection::new(format, 4 * c, c).activation(Activation::ReluSq);
         let value = Projection::new(format, c, 4 * c).residual();
-        for (i, spec) in [rkv, key, value].iter().enumerate() {
-            // Each shape once, on a different device each time; the formats without a fast path
-            // (one decoder each) only one shape each.
-            if !pt::has_fast_path(format) && i != format.shader_id() as usize % 3 {
-                continue;
-            }
+        // The formats without a fast path (one decoder each, slow reference quantisers): the
+        // same row lengths and segments with a slice of the rows.
+        let specs = if pt::has_fast_path(format) {
+            vec![rkv, key, value]
+        } else {
+            let rkv = Projection::segmented(
+                format,
+                vec![Segment::new(32, c), Segment::new(32, c).input_at(2 * c), Segment::new(36, c).input_at(3 * c)],
+            );
+            vec![rkv, Projection::new(format, 40, 4 * c).residual()]
+        };
+        for (i, spec) in specs.iter().enumerate() {
+            // Each shape once, on a different device each time.
             let (name, gpu) = devices()[(i + format.shader_id() as usize) % 3];
             check(gpu, spec, i as u64).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
