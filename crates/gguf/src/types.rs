@@ -167,11 +167,6 @@ impl GgmlType {
         self.row().4
     }
 
-    /// True for the types the RWKV engine computes with: F32, F16 and Q8_0.
-    pub fn is_supported(self) -> bool {
-        matches!(self, GgmlType::F32 | GgmlType::F16 | GgmlType::Q8_0)
-    }
-
     /// Bytes of one row of `ne0` elements, or `None` if `ne0` is not a multiple of the block size or the
     /// size overflows.
     pub fn row_bytes(self, ne0: u64) -> Option<u64> {
@@ -236,6 +231,5 @@ mod tests {
         assert_eq!(GgmlType::Q8_0.tensor_bytes(&[33]), None);
         assert_eq!(GgmlType::F32.tensor_bytes(&[1 << 40, 1 << 40]), None);
         assert_eq!(GgmlType::F32.tensor_bytes(&[]), Some(4));
-        assert!(GgmlType::Q8_0.is_supported() && !GgmlType::BF16.is_supported());
     }
 }

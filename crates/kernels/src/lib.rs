@@ -50,6 +50,9 @@ pub enum KernelError {
     BannedOutOfVocabulary { token: u32, vocab: u32 },
     #[error("every token of the vocabulary of {vocab} is banned: nothing could be sampled")]
     EveryTokenBanned { vocab: u32 },
+    /// Stored weight bytes that are not whole blocks of their format.
+    #[error(transparent)]
+    Quant(#[from] ggml_quants::QuantError),
 }
 
 pub type Result<T, E = KernelError> = std::result::Result<T, E>;

@@ -3,13 +3,13 @@
 //! a buffer's mapped upload memory, by several threads at once, with no intermediate vector.
 //!
 //! The layout is the little-endian byte image of the `u32` words the kernels read, as the
-//! formats module describes: F32 bit patterns, raw F16 halves two per word, or Q8_0 quants then
-//! scales; zero padding to a multiple of 16 bytes.
+//! formats module describes: the stored bytes as they are (F32, F16, BF16 and the block formats
+//! without a `d` region), the block bodies then the blocks' `d` (the other block formats), or F32
+//! widened from any format; zero padding to a multiple of 16 bytes.
 
 use gpu_core::WriteOnly;
-use half::f16;
 
-use crate::formats::{WeightFormat, Q8_0_BLOCK, Q8_0_BLOCK_BYTES};
+use crate::formats::WeightFormat;
 use crate::{KernelError, Result};
 
 /// One matrix as stored: its bytes in `format`, `rows` rows of `k` values.
@@ -21,9 +21,9 @@ pub struct SourceMatrix<'a> {
     pub k: usize,
 }
 
-/// The GPU layout of matrices stacked by rows in one format (for Q8_0: all quants first, then
-/// all scales, in the same order). Each matrix is stored in that format, or, for an F32 layout,
-/// in any format (widened exactly while packing).
+/// The GPU layout of matrices stacked by rows in one format (in formats with a `d` region: all
+/// block bodies first, then all `d`, in the same order). Each matrix is stored in that format,
+/// or, for an F32 layout, in any format (widened exactly while packing).
 #[derive(Clone, Debug)]
 pub struct Packing<'a> {
     format: WeightFormat,
@@ -48,7 +48,7 @@ impl<'a> Packing<'a> {
     }
 
     /// Matrices each in its own stored format, packed as `format`: the same format, or F32 from
-    /// any (F16 and Q8_0 widen exactly).
+    /// any (decoded as `ggml_quants::dequantize` decodes it).
     pub fn from_sources(format: WeightFormat, sources: &[SourceMatrix<'a>]) -> Result<Packing<'a>> {
         let mut starts = Vec::with_capacity(sources.len() + 1);
         let mut total = 0usize;
@@ -105,23 +105,16 @@ impl<'a> Packing<'a> {
         if end > self.words() {
             return Err(shape_error("packed word range end", end, "is past the end of the packed layout"));
         }
-        let n = self.values();
         let (lo, hi) = (first * 4, end * 4); // byte range of `out` in the layout
-        let data_bytes = match self.format {
-            WeightFormat::F32 => {
-                self.write_f32(first, out);
-                4 * n
-            }
-            WeightFormat::F16 => {
-                self.write_raw(2, lo, bytemuck::cast_slice_mut(out));
-                2 * n
-            }
-            WeightFormat::Q8_0 => {
-                self.write_q8_quants(lo, bytemuck::cast_slice_mut(out));
-                self.write_q8_scales(first * 2, bytemuck::cast_slice_mut(out));
-                n + 2 * (n / Q8_0_BLOCK)
-            }
-        };
+        if self.widens() {
+            self.write_f32(first, out)?;
+        } else if self.format.has_d_region() {
+            self.write_bodies(lo, bytemuck::cast_slice_mut(out));
+            self.write_ds(first * 2, bytemuck::cast_slice_mut(out));
+        } else {
+            self.write_stored(lo, bytemuck::cast_slice_mut(out));
+        }
+        let data_bytes = self.format.stored_bytes(self.values());
         if hi > data_bytes {
             let bytes: &mut [u8] = bytemuck::cast_slice_mut(out);
             bytes[data_bytes.saturating_sub(lo)..].fill(0);
@@ -130,9 +123,8 @@ impl<'a> Packing<'a> {
     }
 
     /// Writes bytes `offset..offset + dst.len()` of the layout into `dst` (mapped memory, never
-    /// read): straight from the file's bytes where they are stored as the layout wants them (F16,
-    /// F32), otherwise packed through a small buffer that stays in cache. `offset` and the length
-    /// must be multiples of 4.
+    /// read): straight from the stored bytes where the layout is those bytes, otherwise packed
+    /// through a small buffer that stays in cache. `offset` and the length must be multiples of 4.
     pub fn write_to(&self, offset: u64, mut dst: WriteOnly<'_, [u8]>) -> Result<()> {
         if !offset.is_multiple_of(4) || !dst.len().is_multiple_of(4) {
             return Err(shape_error("packed byte offset", offset as usize, "must be a multiple of 4"));
@@ -141,10 +133,10 @@ impl<'a> Packing<'a> {
         if hi as u64 > self.bytes() {
             return Err(shape_error("packed byte range end", hi, "is past the end of the packed layout"));
         }
-        if let Some(size) = self.raw_value_bytes() {
-            let data = size * self.values();
-            self.each_overlap(lo / size, hi / size, |m, a, b, at| {
-                dst.slice(at * size - lo..(at + b - a) * size - lo).copy_from_slice(&m.bytes[a * size..b * size]);
+        if self.is_stored_bytes() {
+            let data = self.format.stored_bytes(self.values());
+            self.each_byte_overlap(lo, hi, |m, a, b, at| {
+                dst.slice(at - lo..at + b - a - lo).copy_from_slice(&m.bytes[a..b]);
             });
             if hi > data {
                 dst.slice(data.max(lo) - lo..).fill(0);
@@ -164,13 +156,14 @@ impl<'a> Packing<'a> {
         Ok(())
     }
 
-    /// Bytes per value where the layout is the sources' bytes as they are: F16, or F32 from F32.
-    fn raw_value_bytes(&self) -> Option<usize> {
-        match self.format {
-            WeightFormat::F16 => Some(2),
-            WeightFormat::F32 if self.sources.iter().all(|m| m.format == WeightFormat::F32) => Some(4),
-            _ => None,
-        }
+    /// Whether this is an F32 layout of sources not all stored as F32 (decoded while packing).
+    fn widens(&self) -> bool {
+        self.format == WeightFormat::F32 && self.sources.iter().any(|m| m.format != WeightFormat::F32)
+    }
+
+    /// Whether the layout is the sources' stored bytes one after another (then padding).
+    fn is_stored_bytes(&self) -> bool {
+        !self.widens() && !self.format.has_d_region()
     }
 
     /// Calls `f(source, first, end, at)` for every source overlapping values `lo..hi` of the
@@ -187,74 +180,91 @@ impl<'a> Packing<'a> {
         }
     }
 
-    /// Raw little-endian values of `size` bytes (F16 halves or F32 words) copied as they are
-    /// stored: layout bytes `lo..lo + out.len()`.
-    fn write_raw(&self, size: usize, lo: usize, out: &mut [u8]) {
-        let hi = lo + out.len();
-        self.each_overlap(lo / size, hi.div_ceil(size), |m, a, b, at| {
-            let dst = at * size - lo;
-            out[dst..dst + (b - a) * size].copy_from_slice(&m.bytes[a * size..b * size]);
+    /// [`Self::each_overlap`] over the stored bytes of the sources one after another (all in
+    /// this layout's format): bytes `first..end` of a source sit at byte `at..` of that order.
+    fn each_byte_overlap(&self, lo: usize, hi: usize, mut f: impl FnMut(&SourceMatrix<'a>, usize, usize, usize)) {
+        let mut start = 0;
+        for m in &self.sources {
+            let end = start + m.bytes.len();
+            let (a, b) = (lo.max(start), hi.min(end));
+            if a < b {
+                f(m, a - start, b - start, a);
+            }
+            if end >= hi {
+                break;
+            }
+            start = end;
+        }
+    }
+
+    /// The stored bytes one after another: layout bytes `lo..lo + out.len()`.
+    fn write_stored(&self, lo: usize, out: &mut [u8]) {
+        self.each_byte_overlap(lo, lo + out.len(), |m, a, b, at| {
+            out[at - lo..at - lo + (b - a)].copy_from_slice(&m.bytes[a..b]);
         });
     }
 
-    /// F32 words `first..first + out.len()`: copied, or widened from F16 and Q8_0.
-    fn write_f32(&self, first: usize, out: &mut [u32]) {
+    /// F32 words `first..first + out.len()`: copied, or decoded from the sources' formats.
+    fn write_f32(&self, first: usize, out: &mut [u32]) -> Result<()> {
+        let mut result = Ok(());
         self.each_overlap(first, first + out.len(), |m, a, b, at| {
             let dst = &mut out[at - first..at - first + (b - a)];
-            match m.format {
-                WeightFormat::F32 => {
-                    bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(&m.bytes[4 * a..4 * b]);
-                }
-                WeightFormat::F16 => {
-                    for (d, h) in dst.iter_mut().zip(m.bytes[2 * a..2 * b].chunks_exact(2)) {
-                        *d = f16::from_le_bytes([h[0], h[1]]).to_f32().to_bits();
-                    }
-                }
-                WeightFormat::Q8_0 => {
-                    for (i, d) in (a..b).zip(dst.iter_mut()) {
-                        let block = &m.bytes[i / Q8_0_BLOCK * Q8_0_BLOCK_BYTES..];
-                        let scale = f16::from_le_bytes([block[0], block[1]]).to_f32();
-                        *d = (scale * block[2 + i % Q8_0_BLOCK] as i8 as f32).to_bits();
-                    }
-                }
-            }
-        });
-    }
-
-    /// Q8_0 quants (one byte per value, from byte 0): layout bytes `lo..lo + out.len()`.
-    fn write_q8_quants(&self, lo: usize, out: &mut [u8]) {
-        let hi = lo + out.len();
-        self.each_overlap(lo, hi, |m, a, b, at| {
-            let dst = &mut out[at - lo..at - lo + (b - a)];
-            let (first_block, last_block) = (a / Q8_0_BLOCK, (b - 1) / Q8_0_BLOCK);
-            if a % Q8_0_BLOCK == 0 && b % Q8_0_BLOCK == 0 {
-                let blocks = m.bytes[first_block * Q8_0_BLOCK_BYTES..(last_block + 1) * Q8_0_BLOCK_BYTES]
-                    .chunks_exact(Q8_0_BLOCK_BYTES);
-                for (d, block) in dst.chunks_exact_mut(Q8_0_BLOCK).zip(blocks) {
-                    d.copy_from_slice(&block[2..]);
-                }
+            if m.format == WeightFormat::F32 {
+                bytemuck::cast_slice_mut::<u32, u8>(dst).copy_from_slice(&m.bytes[4 * a..4 * b]);
                 return;
             }
-            for (i, d) in (a..b).zip(dst.iter_mut()) {
-                *d = m.bytes[i / Q8_0_BLOCK * Q8_0_BLOCK_BYTES + 2 + i % Q8_0_BLOCK];
+            // The whole blocks holding values a..b.
+            let per = m.format.block_elements();
+            let (b0, b1) = (a / per, b.div_ceil(per));
+            let bytes = &m.bytes[b0 * m.format.block_bytes()..b1 * m.format.block_bytes()];
+            match crate::formats::dequantize(m.format, bytes) {
+                Ok(values) => {
+                    for (d, v) in dst.iter_mut().zip(&values[a - b0 * per..]) {
+                        *d = v.to_bits();
+                    }
+                }
+                Err(e) => result = Err(e),
+            }
+        });
+        result
+    }
+
+    /// Block bodies (the blocks without their `d`, from byte 0): layout bytes `lo..lo + out.len()`.
+    fn write_bodies(&self, lo: usize, out: &mut [u8]) {
+        let format = self.format;
+        let (per, size, body) = (format.block_elements(), format.block_bytes(), format.body_bytes());
+        // The stored block less its `d`, which is its first or last two bytes.
+        let skip = if format.split_d() == Some(0) { 2 } else { 0 };
+        let hi = (lo + out.len()).min(self.values() / per * body);
+        if lo >= hi {
+            return;
+        }
+        self.each_overlap(lo / body * per, hi.div_ceil(body) * per, |m, a, b, at| {
+            for (i, g) in (a / per..b / per).zip(at / per..) {
+                let block = &m.bytes[i * size + skip..][..body];
+                let (start, end) = (g * body, (g + 1) * body);
+                let (s, e) = (start.max(lo), end.min(hi));
+                out[s - lo..e - lo].copy_from_slice(&block[s - start..e - start]);
             }
         });
     }
 
-    /// Q8_0 scales (one f16 per block, after the quants): layout halves `lo..lo + out.len()`.
-    fn write_q8_scales(&self, lo: usize, out: &mut [u16]) {
+    /// The blocks' `d` (one f16 per block, after the bodies): layout halves `lo..lo + out.len()`.
+    fn write_ds(&self, lo: usize, out: &mut [u16]) {
+        let format = self.format;
+        let (per, size) = (format.block_elements(), format.block_bytes());
+        let at_byte = format.split_d().unwrap_or(0);
         let hi = lo + out.len();
-        let base = self.values() / 2; // the quants take values / 2 halves
-        let blocks = self.values() / Q8_0_BLOCK;
+        let base = format.body_words(self.values()) * 2; // the bodies take this many halves
+        let blocks = self.values() / per;
         let (b_lo, b_hi) = (lo.max(base) - base, hi.min(base + blocks).saturating_sub(base));
         if b_lo >= b_hi {
             return;
         }
-        self.each_overlap(b_lo * Q8_0_BLOCK, b_hi * Q8_0_BLOCK, |m, a, b, at| {
-            let dst = base + at / Q8_0_BLOCK - lo;
-            let count = (b - a) / Q8_0_BLOCK;
-            let src = m.bytes[a / Q8_0_BLOCK * Q8_0_BLOCK_BYTES..].chunks(Q8_0_BLOCK_BYTES);
-            for (d, block) in out[dst..dst + count].iter_mut().zip(src) {
+        self.each_overlap(b_lo * per, b_hi * per, |m, a, b, at| {
+            let dst = base + at / per - lo;
+            for (d, i) in out[dst..dst + (b - a) / per].iter_mut().zip(a / per..) {
+                let block = &m.bytes[i * size + at_byte..];
                 *d = u16::from_le_bytes([block[0], block[1]]);
             }
         });
@@ -293,8 +303,8 @@ pub struct MatrixBytes<'a> {
 
 /// The GPU layout of one or more matrices of the same format stacked by rows (the packed
 /// weight of a segmented projection, e.g. W_r|W_k|W_v or the four LoRA A matrices). The
-/// matrices may have different row lengths; for Q8_0 all quants come first, then all scales,
-/// in the same order. [`Packing`] writes the same layout in place, a range at a time.
+/// matrices may have different row lengths; in formats with a `d` region all block bodies come
+/// first, then all `d`, in the same order. [`Packing`] writes the same layout in place, a range at a time.
 pub fn pack_matrices(format: WeightFormat, matrices: &[MatrixBytes<'_>]) -> Result<Vec<u32>> {
     Packing::new(format, matrices)?.to_words()
 }

@@ -16,7 +16,7 @@
 
 use gpu_core::BufferRange;
 
-use crate::formats::{q8_quant_words, WeightFormat};
+use crate::formats::WeightFormat;
 use crate::{KernelError, Result};
 
 /// Most segments one dispatch computes.
@@ -157,7 +157,7 @@ impl Projection {
                 kernel,
                 what: "segment row length K",
                 found: s.k as u64,
-                why: "must be positive (and a multiple of 32 for Q8_0)",
+                why: "must be positive and a whole number of the format's blocks (32 or 256 values)",
             })?;
         }
         let elements: u64 = self.segments.iter().map(|s| s.rows as u64 * s.k as u64).sum();
@@ -261,7 +261,7 @@ impl Projection {
             ("RESIDUAL", self.residual as u32 as f64),
             ("PART_BASE", part.base as f64),
             ("PART_ROWS", part.rows as f64),
-            ("Q8_SCALES", q8_quant_words(self.part_elements(part) as usize) as f64),
+            ("D_HALF0", 2.0 * self.format.body_words(self.part_elements(part) as usize) as f64),
         ];
         let (mut end, mut woff, mut mask) = (0u64, 0u64, 0u32);
         for i in 0..MAX_SEGMENTS {

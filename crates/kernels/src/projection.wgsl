@@ -3,9 +3,8 @@
 // (src/projection.rs, which documents each), and the per-segment pick. Composed after
 // common.wgsl into those kernels' modules (shader_check::COMPOSED).
 
-// Weight format (DTYPE_*) and whether every row and input block starts on a whole vec4
-// (16-byte loads; else element loads).
-override DTYPE: u32;
+// Whether every row and input block starts on a whole vec4 (16-byte loads; else element loads).
+// The weight format (DTYPE) and its binding are in weights.wgsl.
 override VEC: bool;
 override SEGS: u32 = 1u;
 override SEG_END0: u32;
@@ -40,7 +39,6 @@ override BIAS_MASK: u32 = 0u;
 override RESIDUAL: bool = false;
 override PART_BASE: u32 = 0u;
 override PART_ROWS: u32;
-override Q8_SCALES: u32 = 0u;
 
 // Matrix-matrix kernels (matmul, matmul_coop; set by their launchers): cumulative tiles of
 // 128 weight rows of the segments (unused segments end at the last tile).

@@ -30,18 +30,38 @@ pub fn weight(spec: &Projection, rng: &mut Rng) -> TestWeight {
     TestWeight { gguf, values }
 }
 
-/// A Q8_0 weight for a single-segment Q8_0 `spec` whose quants run through every byte value
-/// (-128 to 127, repeating) with block scales 1, 0.5 and 2: checks the GPU's int8 decoding.
-pub fn every_q8_byte_weight(spec: &Projection) -> TestWeight {
-    let s = &spec.segments[0];
-    let blocks = s.rows as usize * s.k as usize / 32;
-    let mut bytes = Vec::with_capacity(blocks * 34);
-    for b in 0..blocks {
-        let scale = half::f16::from_f32([1.0, 0.5, 2.0][b % 3]);
-        bytes.extend_from_slice(&scale.to_le_bytes());
-        bytes.extend((0..32).map(|i| ((b * 32 + i) % 256) as u8));
+/// The byte ranges of a stored block that hold its f16 fields (`d`, and `m` or `dmin`).
+fn f16_fields(format: WeightFormat) -> std::ops::Range<usize> {
+    let b = format.block_bytes();
+    match format {
+        WeightFormat::Q4_1 | WeightFormat::Q5_1 | WeightFormat::Q4_K | WeightFormat::Q5_K => 0..4,
+        WeightFormat::Q2_K => b - 4..b,
+        _ => match format.split_d() {
+            Some(at) => at..at + 2,
+            None => 0..2, // IQ4_XS
+        },
     }
-    let values = formats::dequantize(WeightFormat::Q8_0, &bytes).unwrap();
+}
+
+/// A weight for a single-segment `spec` in a block format whose blocks have the f16 fields of
+/// quantised random values and every other byte (quants, sub-block scales, high bits) running
+/// through every value 0 to 255, repeating: checks the GPU's decoding of every bit pattern.
+pub fn every_byte_weight(spec: &Projection, rng: &mut Rng) -> TestWeight {
+    let s = &spec.segments[0];
+    let format = spec.format;
+    let n = s.rows as usize * s.k as usize;
+    let mut bytes = formats::encode(format, &rng.vec(n, 0.05)).unwrap();
+    let fields = f16_fields(format);
+    let mut next = 0usize;
+    for block in bytes.chunks_exact_mut(format.block_bytes()) {
+        for (i, byte) in block.iter_mut().enumerate() {
+            if !fields.contains(&i) {
+                *byte = (next % 256) as u8;
+                next += 1;
+            }
+        }
+    }
+    let values = formats::dequantize(format, &bytes).unwrap();
     TestWeight { gguf: vec![bytes], values }
 }
 
@@ -96,12 +116,13 @@ pub fn expected(spec: &Projection, t: u32, w: &TestWeight, d: &TestData) -> Vec<
     y
 }
 
-/// A random segment for `format`: rows of 1 to ~300, K not a multiple of 4 (except Q8_0),
-/// inputs at aligned and unaligned offsets.
+/// A random segment for `format`: rows of 1 to ~300, K not a multiple of 4 (element formats) or
+/// 1 to 5 blocks of 32 or 1 to 2 blocks of 256, inputs at aligned and unaligned offsets.
 pub fn segment(format: WeightFormat) -> impl Strategy<Value = Segment> {
-    let k = match format {
-        WeightFormat::Q8_0 => (1u32..6).prop_map(|b| 32 * b).boxed(),
-        _ => prop_oneof![Just(1u32), Just(33), Just(64), Just(96), 2u32..140].boxed(),
+    let k = match format.block_elements() {
+        1 => prop_oneof![Just(1u32), Just(33), Just(64), Just(96), 2u32..140].boxed(),
+        32 => (1u32..6).prop_map(|b| 32 * b).boxed(),
+        block => (1u32..3).prop_map(move |b| block as u32 * b).boxed(),
     };
     let rows = prop_oneof![Just(1u32), Just(33), 2u32..70, Just(300)];
     let act = prop_oneof![
@@ -122,7 +143,7 @@ pub fn segment(format: WeightFormat) -> impl Strategy<Value = Segment> {
 
 /// A random projection: any format, 1 to 4 segments, with or without residual.
 pub fn projection() -> impl Strategy<Value = Projection> {
-    prop_oneof![Just(WeightFormat::F32), Just(WeightFormat::F16), Just(WeightFormat::Q8_0)].prop_flat_map(|f| {
+    proptest::sample::select(WeightFormat::ALL.to_vec()).prop_flat_map(|f| {
         (proptest::collection::vec(segment(f), 1..=4), any::<bool>()).prop_map(move |(segs, residual)| {
             let p = Projection::segmented(f, segs);
             if residual {
@@ -132,6 +153,37 @@ pub fn projection() -> impl Strategy<Value = Projection> {
             }
         })
     })
+}
+
+/// Every device the tests have: both variants and the default limits.
+pub fn devices() -> Vec<(&'static str, &'static Gpu)> {
+    vec![
+        ("max limits", testing::gpu()),
+        ("no subgroups", testing::gpu_without_subgroups()),
+        ("default limits", testing::gpu_default_limits()),
+    ]
+}
+
+/// Whether `format` has its own fast path in the matrix kernels (F32, F16, Q8_0); every other
+/// format goes through the shared decoders of weights.wgsl.
+pub fn has_fast_path(format: WeightFormat) -> bool {
+    matches!(format, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Q8_0)
+}
+
+/// The devices a fixed-shape test runs `format` on: all of them for the formats with a fast
+/// path, one in turn for the others (they share the decoders, and on a software GPU every
+/// pipeline costs a compilation).
+pub fn devices_for(format: WeightFormat) -> Vec<(&'static str, &'static Gpu)> {
+    let all = devices();
+    if has_fast_path(format) {
+        return all;
+    }
+    vec![all[format.shader_id() as usize % all.len()]]
+}
+
+/// `k` rounded up to whole blocks of `format`.
+pub fn whole_blocks(format: WeightFormat, k: u32) -> u32 {
+    k.next_multiple_of(format.block_elements() as u32)
 }
 
 /// Compares with the tolerance of f32 dot products.

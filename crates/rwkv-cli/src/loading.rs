@@ -20,7 +20,7 @@ use crate::progress;
 /// Where RWKV-7 GGUF files come from, for messages about a missing model.
 pub const WHERE_MODELS_COME_FROM: &str = "RWKV-7 GGUF files are made with llama.cpp's convert_hf_to_gguf.py from \
      the Hugging Face RWKV-7 checkpoints (for example the fla-hub/rwkv7-* models), optionally quantized with \
-     llama-quantize (F32, F16 and Q8_0 are supported); or write a synthetic model (random weights, meaningless \
+     llama-quantize (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K to Q6_K, IQ4_NL and IQ4_XS are supported); or write a synthetic model (random weights, meaningless \
      text) with `rwkv-cli synth --size 0.1b --type q8_0 -o model.gguf`";
 
 /// `--fused` / `--no-fused`: which implementation of the layer runs.

@@ -7,7 +7,7 @@ use gguf_file::{GgmlType, GgufFile, MetadataValue};
 
 use crate::error::ModelError;
 use crate::hparams::HParams;
-use crate::tensors::{check_types, gpu_supports, unsupported, validate_tensors};
+use crate::tensors::{check_types, unsupported, validate_tensors, weight_format};
 
 /// A validated RWKV-7 model file.
 #[derive(Debug)]
@@ -77,13 +77,11 @@ impl ModelFile {
         Ok(TensorRef { name: &t.info.name, dtype: t.info.ggml_type, shape: &t.info.dims, bytes: t.data })
     }
 
-    /// The tensor `name` as f32 values (row-major in ggml order), dequantizing F16 and Q8_0
-    /// (Q8_0: value = f16 scale × i8 quant, per block of 32).
+    /// The tensor `name` as f32 values (row-major in ggml order), dequantized as ggml does
+    /// (`kernels::formats::dequantize`, i.e. `ggml_quants`).
     pub fn tensor_f32(&self, name: &str) -> Result<Vec<f32>, ModelError> {
         let t = self.tensor(name)?;
-        if !gpu_supports(t.dtype) {
-            return Err(unsupported(&self.gguf, name, t.dtype));
-        }
-        gguf_file::to_f32(t.dtype, t.bytes).ok_or_else(|| unsupported(&self.gguf, name, t.dtype))
+        let format = weight_format(t.dtype).ok_or_else(|| unsupported(&self.gguf, name, t.dtype))?;
+        Ok(kernels::formats::dequantize(format, t.bytes)?)
     }
 }

@@ -10,7 +10,8 @@ use crate::hparams::HParams;
 /// What a tensor is used for, which decides the types it may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TensorRole {
-    /// A 2-D weight matrix used in a matrix-vector product, kept on the GPU in its file format.
+    /// A 2-D weight matrix used in a matrix-vector product: any type of [`weight_format`], kept in
+    /// that format.
     Matrix,
     /// A vector (or the stacked token-shift mixes): any type the engine runs, upcast to f32 at load.
     Vector,
@@ -92,19 +93,6 @@ fn ne4(ne: &[u64]) -> Vec<u64> {
     v
 }
 
-/// The kernels' weight format for a ggml type: the one place that says which types the engine can run.
-/// Every tensor of a model is uploaded in one of these formats, so a file holding any other type is
-/// refused when it is opened ([`check_types`]), before anything is uploaded. A type gets a GPU path by
-/// getting a `WeightFormat` here.
-pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
-    match ty {
-        GgmlType::F32 => Some(WeightFormat::F32),
-        GgmlType::F16 => Some(WeightFormat::F16),
-        GgmlType::Q8_0 => Some(WeightFormat::Q8_0),
-        _ => None,
-    }
-}
-
 /// True for the ggml types the engine can run (those with a [`weight_format`]).
 pub fn gpu_supports(ty: GgmlType) -> bool {
     weight_format(ty).is_some()
@@ -152,6 +140,13 @@ pub fn validate_tensors(file: &GgufFile, hp: &HParams) -> Result<(), ModelError>
     Ok(())
 }
 
+/// The kernels' weight format of a tensor stored as `ty`; `None` for the types the kernels cannot
+/// read. The one place where ggml types meet the engine's formats: every type `ggml_quants`
+/// decodes (F32, F16, BF16, Q4_0 ... Q8_0, Q2_K ... Q6_K, IQ4_NL, IQ4_XS) runs on the GPU.
+pub fn weight_format(ty: GgmlType) -> Option<WeightFormat> {
+    ggml_quants::QuantFormat::from_ggml_type_id(ty.id()).map(WeightFormat::of_quant)
+}
+
 /// Refuses the first tensor the engine would use whose type it cannot run ([`gpu_supports`]); layer 0's
 /// placeholders are never used and may have any type.
 pub fn check_types(file: &GgufFile, hp: &HParams) -> Result<(), ModelError> {
@@ -164,14 +159,12 @@ pub fn check_types(file: &GgufFile, hp: &HParams) -> Result<(), ModelError> {
 }
 
 pub(crate) fn unsupported(file: &GgufFile, tensor: &str, ty: GgmlType) -> ModelError {
-    // The formats of issue 17 that ggml-quants reads: their GPU kernels are what is missing.
-    let readable = ggml_quants::QuantFormat::from_ggml_type_id(ty.id()).is_some();
     ModelError::UnsupportedType {
         path: file.path().to_path_buf(),
         tensor: tensor.to_string(),
         ggml_type: ty.name(),
         id: ty.id(),
-        why: if readable { "its GPU kernels are not written yet" } else { "no kernels for it are planned" },
+        why: "the engine has no kernels for it",
         supported: gpu_supported_names(),
     }
 }

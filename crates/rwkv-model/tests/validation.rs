@@ -151,9 +151,10 @@ fn wrong_shape() {
 fn unsupported_types_are_refused_by_name() {
     let hp = tiny_hparams();
     let cases = [
-        ("blk.0.time_mix_receptance.weight", GgmlType::BF16),
-        ("blk.1.channel_mix_key.weight", GgmlType::Q4_0),
-        ("token_embd.weight", GgmlType::IQ4_NL),
+        // Types the kernels have no decoder for (every ggml_quants format loads).
+        ("blk.0.time_mix_receptance.weight", GgmlType::Q8_1),
+        ("blk.1.channel_mix_key.weight", GgmlType::MXFP4),
+        ("token_embd.weight", GgmlType::I8),
         ("blk.0.time_mix_w0.weight", GgmlType::F64),
     ];
     for (name, ty) in cases {

@@ -6,42 +6,29 @@
 // ids >= V cannot be checked by the CPU (they come from the GPU), so the LAST_PART dispatch
 // writes a row of NaN for them: a bad id is never silently replaced by a valid row.
 //
-// Table formats (DTYPE, = formats::WeightFormat::shader_id): 0 F32 bit patterns; 1 F16 half
-// pairs; 2 Q8_0 quants (4 per word) in `table`, the f16 block scales two per word in `scales`,
-// starting at half SCALE_HALF0 for the part's first block. F32 and F16 ignore `scales`.
+// The table in any format of weights.wgsl (DTYPE): the part's rows (block bodies, F32 words or
+// half pairs) bound as `w` (binding 1); for formats with a `d` region, the part's `d` halves bound
+// as `w_d` (binding 6), the part's first at half D_HALF0 (else `w_d` is the part's rows again).
 
 override C: u32;
 override V: u32;
-override DTYPE: u32 = 0u;
 override FIRST_ROW: u32 = 0u;
 override PART_ROWS: u32;
 override LAST_PART: bool = true;
-override SCALE_HALF0: u32 = 0u;
 override EPS: f32 = 1e-5;
 override WG: u32 = 256u; // a power of two
 
 @group(0) @binding(0) var<storage, read> tokens: array<u32>;
-@group(0) @binding(1) var<storage, read> table: array<u32>;
-@group(0) @binding(2) var<storage, read> scales: array<u32>;
-@group(0) @binding(3) var<storage, read> weight: array<f32>;
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
 
 var<workgroup> partial: array<f32, WG>;
 var<workgroup> token_id: u32;
 
 // Element i of row r of this part, dequantised.
 fn element(r: u32, i: u32) -> f32 {
-    let e = r * C + i;
-    if (DTYPE == 0u) {
-        return bitcast<f32>(table[e]);
-    }
-    if (DTYPE == 1u) {
-        return f16_elem(table[e / 2u], e);
-    }
-    let q = q8_unpack(table[e / 4u])[e % 4u];
-    let h = SCALE_HALF0 + e / Q8_BLOCK;
-    return q * q8_scale(scales[h / 2u], h);
+    return weight_at(r * C + i);
 }
 
 @compute @workgroup_size(WG)

@@ -1,10 +1,11 @@
-//! Token embedding: gathers row `tokens[t]` of the embedding table [V, C] (F32, F16 or Q8_0 in
-//! the GPU layouts of `common.wgsl`) and applies LayerNorm (ln0) to it.
+//! Token embedding: gathers row `tokens[t]` of the embedding table [V, C] (any weight format, in
+//! the GPU layout of [`crate::formats`], decoded by `weights.wgsl`) and applies LayerNorm (ln0) to
+//! it.
 //!
-//! Bindings (group 0): `tokens` [T] u32 read, `table` read (this part's rows: F32 words, F16
-//! half pairs, or Q8_0 quants), `scales` read (Q8_0: the part's block scales; F32/F16: the
-//! table range again, unused), `weight` [C] read, `bias` [C] read, `x` [T, C] read_write. One
-//! workgroup per token.
+//! Bindings (group 0): 0 `tokens` [T] u32 read, 1 `w` read (this part's rows: block bodies, F32
+//! words or half pairs), 2 `weight` [C] read, 3 `bias` [C] read, 4 `x` [T, C] read_write, 6 `w_d`
+//! read (formats with a `d` region: the part's block scales `d`; otherwise the part's rows
+//! again). One workgroup per token.
 //!
 //! A table larger than one storage binding is split into row parts, one dispatch each (the
 //! split is decided in [`Embedding::new`] from the device limits). A token id >= V yields a row
@@ -28,36 +29,27 @@ pub const KERNEL: KernelSource = KernelSource {
     entry: "main",
     bindings: &[
         Binding::read(0, 0, "tokens"),
-        Binding::read(0, 1, "table"),
-        Binding::read(0, 2, "scales"),
-        Binding::read(0, 3, "weight"),
-        Binding::read(0, 4, "bias"),
-        Binding::read_write(0, 5, "x"),
+        Binding::read(0, 1, "w"),
+        Binding::read(0, 2, "weight"),
+        Binding::read(0, 3, "bias"),
+        Binding::read_write(0, 4, "x"),
+        Binding::read(0, 6, "w_d"),
     ],
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
 
-/// Bytes of a packed `v` x `c` table (without the 16-byte padding of the packers).
-fn table_bytes(format: WeightFormat, v: u64, c: u64) -> u64 {
-    let n = v * c;
-    match format {
-        WeightFormat::F32 => n * 4,
-        WeightFormat::F16 => n.div_ceil(2) * 4,
-        WeightFormat::Q8_0 => (n / 4 + (n / 32).div_ceil(2)) * 4,
-    }
-}
-
 struct Part {
     pipeline: Arc<Pipeline>,
-    table: (u64, u64),
-    scales: (u64, u64),
+    /// Byte ranges (offset, size) in the table of the part's rows and of its `d` halves.
+    rows: (u64, u64),
+    d: (u64, u64),
 }
 
 /// Embedding + ln0 for a `v` x `c` table.
 pub struct Embedding {
     parts: Vec<Part>,
-    format: WeightFormat,
-    v: u32,
+    /// Bytes of the packed table.
+    table_bytes: u64,
     c: u32,
 }
 
@@ -76,15 +68,14 @@ impl Embedding {
         eps: f32,
         max_binding: u64,
     ) -> crate::Result<Self> {
-        crate::check_shape("embedding", "C", c, c > 0 && (format != WeightFormat::Q8_0 || c.is_multiple_of(32)))?;
+        crate::check_shape("embedding", "C", c, c > 0 && format.check_row_len(c as usize).is_ok())?;
         crate::check_shape("embedding", "V", v, v > 0)?;
         let (v64, c64) = (v as u64, c as u64);
         let align = gpu.caps().limits.min_storage_buffer_offset_alignment as u64;
-        let row_bytes = match format {
-            WeightFormat::F32 => 4 * c64,
-            WeightFormat::F16 => 2 * c64,
-            WeightFormat::Q8_0 => c64,
-        };
+        // Bytes of one row's block bodies, and of its blocks' `d` halves (formats with a `d` region).
+        let blocks_per_row = c64 / format.block_elements() as u64;
+        let row_bytes = blocks_per_row * format.body_bytes() as u64;
+        let row_d_bytes = if format.has_d_region() { 2 * blocks_per_row } else { 0 };
         let split = RowSplit::new(v64, row_bytes, max_binding, align).ok_or(crate::KernelError::Shape {
             kernel: "embedding",
             what: "table row bytes",
@@ -92,25 +83,29 @@ impl Embedding {
             why: "a row part cannot fit one storage binding at an aligned offset",
         })?;
         let wg = crate::workgroup_size(gpu, 256);
-        let quant_bytes = v64 * c64;
+        let body_bytes = v64 * row_bytes;
+        let table_bytes = format.gpu_words(v as usize * c as usize) as u64 * 4;
         let mut parts = Vec::new();
         for &(first, rows) in &split.parts {
-            let table = (first * row_bytes, (rows * row_bytes).next_multiple_of(4));
-            // Q8_0 scales: the part's first scale sits at half `first * c / 32` after the quants;
-            // bind from the aligned byte at or below it.
-            let (scales, half0) = if format == WeightFormat::Q8_0 {
-                let start = quant_bytes + first * c64 / 32 * 2;
-                let bound = start - start % align;
-                let end = (start + rows * c64 / 32 * 2).next_multiple_of(4);
-                ((bound, end - bound), (start - bound) / 2)
+            let start = first * row_bytes;
+            // Bound as whole vec4s where the table and the limit allow.
+            let part_rows =
+                (start, (rows * row_bytes).next_multiple_of(16).min(table_bytes - start).min(max_binding & !3));
+            // The part's first `d` sits at half `first * blocks_per_row` of the `d` region; bind
+            // from the aligned byte at or below it.
+            let (d, half0) = if format.has_d_region() {
+                let d_start = body_bytes + first * row_d_bytes;
+                let bound = d_start - d_start % align;
+                let end = (d_start + rows * row_d_bytes).next_multiple_of(4);
+                ((bound, end - bound), (d_start - bound) / 2)
             } else {
-                (table, 0)
+                (part_rows, 0)
             };
-            if scales.1 > max_binding {
+            if d.1 > max_binding {
                 return Err(crate::KernelError::Shape {
                     kernel: "embedding",
-                    what: "Q8_0 scale part bytes",
-                    found: scales.1,
+                    what: "block scale part bytes",
+                    found: d.1,
                     why: "exceeds the binding size limit",
                 });
             }
@@ -123,14 +118,14 @@ impl Embedding {
                     ("FIRST_ROW", first as f64),
                     ("PART_ROWS", rows as f64),
                     ("LAST_PART", if first + rows == v64 { 1.0 } else { 0.0 }),
-                    ("SCALE_HALF0", half0 as f64),
+                    ("D_HALF0", half0 as f64),
                     ("EPS", eps as f64),
                     ("WG", wg as f64),
                 ],
             )?;
-            parts.push(Part { pipeline, table, scales });
+            parts.push(Part { pipeline, rows: part_rows, d });
         }
-        Ok(Embedding { parts, format, v, c })
+        Ok(Embedding { parts, table_bytes, c })
     }
 
     /// Number of row parts (dispatches per call).
@@ -156,7 +151,7 @@ impl Embedding {
         let row_bytes = self.c as u64 * 4;
         let x_bytes = rows as u64 * row_bytes;
         crate::check_len("embedding", "tokens", tokens.size, rows as u64 * 4)?;
-        crate::check_len("embedding", "table", table.size, table_bytes(self.format, self.v as u64, self.c as u64))?;
+        crate::check_len("embedding", "table", table.size, self.table_bytes)?;
         crate::check_len("embedding", "weight", weight.size, row_bytes)?;
         crate::check_len("embedding", "bias", bias.size, row_bytes)?;
         crate::check_len("embedding", "x", x.size, x_bytes)?;
@@ -175,11 +170,11 @@ impl Embedding {
         for part in &self.parts {
             let ranges = [
                 crate::prefix(tokens, rows as u64 * 4),
-                sub(part.table),
-                sub(part.scales),
+                sub(part.rows),
                 crate::prefix(weight, row_bytes),
                 crate::prefix(bias, row_bytes),
                 crate::prefix(x, x_bytes),
+                sub(part.d),
             ];
             let groups = gpu.bind_groups(&part.pipeline, &[&ranges])?;
             rec.dispatch(&part.pipeline, &groups, workgroups);

@@ -68,7 +68,7 @@ fn split_limit(gpu: &Gpu, v: u64, row_bytes: u64, m: u64) -> u64 {
 }
 
 fn format_strategy() -> impl Strategy<Value = WeightFormat> {
-    prop_oneof![Just(WeightFormat::F32), Just(WeightFormat::F16), Just(WeightFormat::Q8_0)]
+    proptest::sample::select(WeightFormat::ALL.to_vec())
 }
 
 proptest! {
@@ -77,12 +77,12 @@ proptest! {
     fn matches_reference(format in format_strategy(), v in 1usize..300, c in testing::widths(),
                          ids in proptest::collection::vec(any::<u32>(), 1..6), bad in any::<bool>(),
                          split in 0u64..4, seed in any::<u64>()) {
-        let c = if format == WeightFormat::Q8_0 { c.next_multiple_of(32) } else { c };
+        let c = c.next_multiple_of(format.block_elements());
         let mut tokens: Vec<u32> = ids.iter().map(|&i| i % v as u32).collect();
         if bad {
             tokens[0] = v as u32 + ids[0] % 3;
         }
-        let row_bytes = match format { WeightFormat::F32 => 4 * c, WeightFormat::F16 => 2 * c, WeightFormat::Q8_0 => c } as u64;
+        let row_bytes = (format.body_bytes() * c / format.block_elements()) as u64;
         let max = (split > 0).then(|| split_limit(testing::gpu(), v as u64, row_bytes, split + 1));
         check(testing::gpu(), format, v, c, &tokens, max, seed)?;
     }
@@ -94,16 +94,22 @@ fn splits_into_parts() {
     // 300 rows of 64 F32 values in parts of 50 rows: 6 dispatches; tokens in first, middle, last.
     let parts = check(gpu, WeightFormat::F32, 300, 64, &[0, 299, 150, 7, 300, 49, 50], Some(50 * 256), 1).unwrap();
     assert_eq!(parts, 6);
-    let parts =
-        check(gpu, WeightFormat::Q8_0, 300, 64, &[299, 0, 1000, 131], Some(split_limit(gpu, 300, 64, 3)), 2).unwrap();
-    assert!(parts > 1);
+    // Formats with a `d` region (bound apart) and without, blocks of 32 and 256.
+    for (format, c) in
+        [(WeightFormat::Q8_0, 64), (WeightFormat::Q6_K, 256), (WeightFormat::Q4_1, 64), (WeightFormat::IQ4_XS, 256)]
+    {
+        let row_bytes = (format.body_bytes() * c / format.block_elements()) as u64;
+        let limit = split_limit(gpu, 300, row_bytes, 3);
+        let parts = check(gpu, format, 300, c, &[299, 0, 1000, 131], Some(limit), 2).unwrap();
+        assert!(parts > 1, "{format:?}");
+    }
 }
 
 #[test]
 fn model_sizes() {
     // A full 65536-token vocabulary (narrow rows), and real row widths under default limits.
     check(testing::gpu(), WeightFormat::Q8_0, 65536, 32, &[0, 65535, 12345, 65536], None, 3).unwrap();
-    for format in [WeightFormat::F32, WeightFormat::F16, WeightFormat::Q8_0] {
+    for format in WeightFormat::ALL {
         check(testing::gpu_default_limits(), format, 40, 2560, &[39, 0, 17], None, 4).unwrap();
     }
 }
@@ -112,6 +118,7 @@ fn model_sizes() {
 fn rejects_bad_shapes() {
     let gpu = testing::gpu();
     assert!(Embedding::new(gpu, WeightFormat::Q8_0, 10, 48, EPS).is_err());
+    assert!(Embedding::new(gpu, WeightFormat::Q4_K, 10, 128, EPS).is_err());
     assert!(Embedding::new(gpu, WeightFormat::F32, 0, 48, EPS).is_err());
     assert!(Embedding::with_max_binding(gpu, WeightFormat::F32, 10, 64, EPS, 100).is_err());
     let k = Embedding::new(gpu, WeightFormat::F32, 10, 8, EPS).unwrap();

@@ -1,13 +1,14 @@
 // Tiled matrix-matrix product for prefill: Y[T, rows] = act(X[T, K]·Wᵀ + bias), optionally added
-// into Y, over up to four row segments of one packed weight (F32, F16 or Q8_0, dequantised while
-// staging into workgroup memory). A workgroup computes a tile of BT tokens x BM = 128 weight rows
+// into Y, over up to four row segments of one packed weight (any format of weights.wgsl, dequantised
+// while staging into workgroup memory). A workgroup computes a tile of BT tokens x BM = 128 weight rows
 // of one segment in K slices of BK = 16: the X and W slices are staged k-major in workgroup
 // memory (each slice's global loads are issued before the previous slice's products, held raw
 // in registers, and dequantised when stored), and each thread accumulates 8 rows x TT tokens in
 // registers (rows 4 lx .. 4 lx + 3 and 64 + 4 lx .. 64 + 4 lx + 3; tokens 4 ly .. 4 ly + 3, and
 // for TT = 8 also BT / 2 + 4 ly .. BT / 2 + 4 ly + 3). T comes from a uniform; the grid is
 // (weight-row tiles of all segments, token tiles). Layouts and the segment overrides:
-// src/projection.rs (declared in src/projection.wgsl).
+// src/projection.rs (declared in src/projection.wgsl); the weight bindings and decoders:
+// src/weights.wgsl.
 
 // Tile shape (matmul::Tile): threads along tokens (TY: 4 or 16) and tokens per thread (TT: 4 or 8).
 override TOKEN_THREADS: u32 = 16u;
@@ -26,8 +27,8 @@ const BK: u32 = 16u; // K slice
 const MAX_X_UNITS: u32 = 2u;
 const MAX_W_UNITS: u32 = 8u;
 
+// Bindings 1 (w) and 6 (w_d, the weight binding again): weights.wgsl.
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 // x: the token count T.
@@ -37,51 +38,34 @@ const MAX_W_UNITS: u32 = 8u;
 var<workgroup> xs: array<vec4<f32>, XS_LEN>;
 var<workgroup> ws: array<vec4<f32>, 512>;
 
-// Element e of the weight binding (read as vec4 words), at any alignment.
-fn weight_from_vec4s(e: u32) -> f32 {
-    if (DTYPE == DTYPE_F32) {
-        return bitcast<f32>(w[e / 4u][e % 4u]);
-    }
-    if (DTYPE == DTYPE_F16) {
-        let i = e / 2u;
-        return f16_elem(w[i / 4u][i % 4u], e);
-    }
-    let i = e / 4u;
-    let b = e / Q8_BLOCK;
-    let sw = Q8_SCALES + b / 2u;
-    return f32(unpack4xI8(w[i / 4u][i % 4u])[e % 4u]) * q8_scale(w[sw / 4u][sw % 4u], b);
-}
-
 // Whether staged weight units hold raw words (dequantised when stored) rather than f32 bits.
 fn raw_weights() -> bool {
-    return VEC && DTYPE != DTYPE_F32;
+    return VEC && (DTYPE == DTYPE_F16 || DTYPE == DTYPE_Q8_0);
 }
 
 // Weight elements row + kk .. row + kk + 3 (zero past k), as loaded: with raw_weights(), F16 as
-// two words (.xy) and Q8_0 as the quant word (.x), the scale word (.y) and the block (.z);
-// otherwise the f32 bits.
+// two words (.xy) and Q8_0 as the quant word (.x), the scale word (.y) and the scale's half
+// (.z); otherwise the f32 bits (decoded by weight4 or weight_at, weights.wgsl).
 fn weight_unit(row: u32, kk: u32, k: u32) -> vec4<u32> {
     var v = vec4<u32>(0u);
     if (VEC) {
         if (kk < k) {
             let e = row + kk;
-            if (DTYPE == DTYPE_F32) {
-                v = w[e / 4u];
-            } else if (DTYPE == DTYPE_F16) {
+            if (DTYPE == DTYPE_F16) {
                 let wd = w[e / 8u];
                 v = vec4<u32>(select(wd.zw, wd.xy, (e & 4u) == 0u), 0u, 0u);
+            } else if (DTYPE == DTYPE_Q8_0) {
+                let h = D_HALF0 + e / Q8_BLOCK;
+                v = vec4<u32>(w_word(e / 4u), w_d[h / 2u], h, 0u);
             } else {
-                let i = e / 4u;
-                let b = e / Q8_BLOCK;
-                let sw = Q8_SCALES + b / 2u;
-                v = vec4<u32>(w[i / 4u][i % 4u], w[sw / 4u][sw % 4u], b, 0u);
+                v = bitcast<vec4<u32>>(weight4(e));
             }
         }
     } else {
         var f = vec4<f32>(0.0);
         for (var j = 0u; j < 4u; j++) {
             if (kk + j < k) {
-                f[j] = weight_from_vec4s(row + kk + j);
+                f[j] = weight_at(row + kk + j);
             }
         }
         v = bitcast<vec4<u32>>(f);
@@ -97,7 +81,7 @@ fn dequant(u: vec4<u32>) -> vec4<f32> {
     if (DTYPE == DTYPE_F16) {
         return vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
     }
-    return q8_unpack(u.x) * q8_scale(u.y, u.z);
+    return q8_unpack(u.x) * f16_elem(u.y, u.z);
 }
 
 // Input elements row + kk .. row + kk + 3 (zero past k). VEC: row and kk are multiples of 4.

@@ -1,5 +1,5 @@
 //! Tiled matrix-matrix product for prefill: `Y[T, rows] = act(X[T, K]·Wᵀ + bias)`, optionally
-//! added into `Y`, over up to four row segments of one packed weight in F32, F16 or Q8_0, with
+//! added into `Y`, over up to four row segments of one packed weight in any format, with
 //! the same segments, epilogues, layouts and row-block split as [`crate::matvec`] (see
 //! [`crate::projection`]; for T tokens every input and output block is `[T, ·]`).
 //!
@@ -11,6 +11,8 @@
 //! - 3 `y`, read_write, `[T, rows]` f32 (segment-major blocks, see [`crate::projection`]).
 //! - 4 `params`, uniform, `vec4<u32>` whose x is T: owned by the launcher (one small buffer per
 //!   distinct T), so T never comes from a buffer length.
+//! - 6 `w_d`, read, `array<u32>`: the same range as `w` (where the blocks' `d` are read; see
+//!   weights.wgsl).
 //!
 //! A workgroup computes [`Tile::tokens`] tokens x 128 weight rows of one segment: K slices of 16
 //! of X and W (dequantised to f32 while staged; the next slice's loads in flight during the
@@ -40,6 +42,7 @@ pub const KERNEL: KernelSource = KernelSource {
         Binding::read(0, 2, "bias"),
         Binding::read_write(0, 3, "y"),
         Binding::uniform(0, 4, "params"),
+        Binding::read(0, 6, "w_d"),
     ],
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
@@ -250,7 +253,7 @@ impl Matmul {
         for ((part, p), w) in spec.parts().into_iter().zip(&self.parts).zip(weight) {
             crate::check_len("matmul", "w", w.size, spec.part_weight_bytes(part))?;
             let pipeline = self.pipeline(gpu, p, tile)?;
-            let groups = gpu.bind_groups(&pipeline, &[&[x, *w, bias, y, params.all()]])?;
+            let groups = gpu.bind_groups(&pipeline, &[&[x, *w, bias, y, params.all(), *w]])?;
             rec.dispatch(&pipeline, &groups, [p.row_tiles, token_tiles, 1]);
         }
         Ok(())

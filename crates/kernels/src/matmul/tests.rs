@@ -64,14 +64,20 @@ fn every_tile_on_every_format() {
     let mut i = 0;
     for (a, tile) in Tile::ALL.into_iter().enumerate() {
         for (b, format) in WeightFormat::ALL.into_iter().enumerate() {
+            // The formats without a fast path share the decoders: each on two of the four tiles
+            // (every tile has several).
+            if !pt::has_fast_path(format) && (a + b) % 2 == 1 {
+                continue;
+            }
             // One device per tile and format: each pipeline is compiled once.
             let gpu = devices[(a + b) % 3];
+            let (k0, k1) = (pt::whole_blocks(format, 64), pt::whole_blocks(format, 96));
             for t in [1, tile.tokens() - 1, tile.tokens() + 3] {
                 let spec = Projection::segmented(
                     format,
                     vec![
-                        Segment::new(130, 64).with_bias(),
-                        Segment::new(20, 96).input_at(64).activation(Activation::Tanh),
+                        Segment::new(130, k0).with_bias(),
+                        Segment::new(20, k1).input_at(k0).activation(Activation::Tanh),
                     ],
                 )
                 .residual();
@@ -98,19 +104,26 @@ fn token_counts_of_the_brief_on_every_device() {
     let devices = [testing::gpu(), testing::gpu_without_subgroups(), testing::gpu_default_limits()];
     for (i, t) in [1u32, 7, 64, 100].into_iter().enumerate() {
         for format in WeightFormat::ALL {
+            // The formats without a fast path (one decoder each) at two of the token counts.
+            if !pt::has_fast_path(format) && (i + format.shader_id() as usize) % 2 == 1 {
+                continue;
+            }
+            let k = |k| pt::whole_blocks(format, k);
             let spec = Projection::segmented(
                 format,
                 vec![
-                    Segment::new(70, 96).activation(Activation::Tanh),
-                    Segment::new(33, 64).input_at(96).with_bias(),
-                    Segment::new(5, 32).input_at(200).activation(Activation::ReluSq),
+                    Segment::new(70, k(96)).activation(Activation::Tanh),
+                    Segment::new(33, k(64)).input_at(96).with_bias(),
+                    Segment::new(5, k(32)).input_at(200).activation(Activation::ReluSq),
                 ],
             );
             check(devices[i % 3], &spec, t, i as u64).unwrap();
-            let odd = Projection::new(if format == WeightFormat::Q8_0 { WeightFormat::F32 } else { format }, 37, 33)
-                .activation(Activation::Sigmoid)
-                .residual();
-            check(devices[(i + 1) % 3], &odd, t, i as u64).unwrap();
+            // Odd sizes: K = 33 where the format allows it, else an unaligned input (no VEC).
+            let odd = match format.block_elements() {
+                1 => Projection::new(format, 37, 33),
+                b => Projection::segmented(format, vec![Segment::new(37, b as u32).input_at(3)]),
+            };
+            check(devices[(i + 1) % 3], &odd.activation(Activation::Sigmoid).residual(), t, i as u64).unwrap();
         }
     }
 }
@@ -129,13 +142,18 @@ fn real_model_widths() {
     check(testing::gpu_default_limits(), &value, 3, 2).unwrap();
     let key = Projection::new(WeightFormat::F32, 130, c).activation(Activation::ReluSq);
     check(testing::gpu(), &key, 65, 3).unwrap();
+    // The formats of published models: K-quant matrices, a Q6_K head.
+    let q4k = Projection::new(WeightFormat::Q4_K, 64, 4 * c).residual();
+    check(testing::gpu_default_limits(), &q4k, 9, 5).unwrap();
+    let q6k = Projection::new(WeightFormat::Q6_K, 130, c);
+    check(testing::gpu(), &q6k, 17, 6).unwrap();
     check(testing::gpu(), &Projection::new(WeightFormat::F32, 1, 1), 5, 4).unwrap();
 }
 
 #[test]
 fn row_blocks_are_dispatched_separately() {
     for format in WeightFormat::ALL {
-        let (rows, k) = (150u32, 64u32);
+        let (rows, k) = (150u32, pt::whole_blocks(format, 64));
         let limit = format.gpu_words(k as usize) as u64 * 4 * 60 + 48; // 60 rows per block
         let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
         assert_eq!(blocks.len(), 3, "{format:?}: {blocks:?}");
@@ -167,13 +185,18 @@ fn bad_shapes_and_bindings_are_errors() {
 }
 
 #[test]
-fn every_q8_0_byte_value_decodes_exactly() {
-    let spec = Projection::new(WeightFormat::Q8_0, 24, 64);
-    let w = pt::every_q8_byte_weight(&spec);
-    let d = pt::data(&spec, 5, &mut Rng::new(8));
-    for tile in [Tile::T16, Tile::T64, Tile::Lanes] {
+fn every_byte_value_decodes_exactly() {
+    // Each block format on one tile (each pipeline is compiled once); Q8_0's fast path on three.
+    let blocked = WeightFormat::ALL.into_iter().filter(|f| f.block_elements() > 1);
+    let runs = blocked.enumerate().map(|(i, f)| (f, [Tile::T16, Tile::T64, Tile::Lanes][i % 3]));
+    let q8 = [Tile::T64, Tile::Lanes].map(|t| (WeightFormat::Q8_0, t));
+    for (format, tile) in runs.chain(q8) {
+        let spec = Projection::new(format, 24, 2 * format.block_elements() as u32);
+        let mut rng = Rng::new(8);
+        let w = pt::every_byte_weight(&spec, &mut rng);
+        let d = pt::data(&spec, 5, &mut rng);
         let got = run(testing::gpu(), &spec, 5, Some(tile), &w, &d);
-        pt::assert_matches(&format!("matmul every Q8_0 byte, tile {tile:?}"), &got, &pt::expected(&spec, 5, &w, &d))
-            .unwrap();
+        let what = format!("matmul every {format:?} byte, tile {tile:?}");
+        pt::assert_matches(&what, &got, &pt::expected(&spec, 5, &w, &d)).unwrap();
     }
 }

@@ -2,15 +2,15 @@ enable f16;
 enable wgpu_cooperative_matrix;
 // Matrix-matrix product for prefill on tensor cores (cooperative matrices, 16x16x16 tiles, f16
 // inputs, f32 accumulation): Y[T, rows] = act(X[T, K]·Wᵀ + bias), optionally added into Y, over
-// up to four row segments of one packed weight (F16, Q8_0 or F32). Same layouts, overrides
-// (src/projection.wgsl) and epilogues as matmul.wgsl (src/projection.rs), restricted to K a
-// multiple of 32 and inputs starting on a multiple of 4 elements (the launcher checks; VEC is
-// set but this kernel always loads vec4s).
+// up to four row segments of one packed weight (any format of src/weights.wgsl). Same layouts,
+// overrides (src/projection.wgsl) and epilogues as matmul.wgsl (src/projection.rs), restricted
+// to K a multiple of 32 and inputs starting on a multiple of 4 elements (the launcher checks; VEC
+// is set but this kernel always loads vec4s).
 //
 // A workgroup of 128 invocations (4 groups of 32 that run the cooperative operations together,
 // split by local index) computes 128 tokens x 128 weight rows of one segment. Per K slice of
 // 32 it stages X (converted from f32) and W (F16 copied, Q8_0 dequantised with its block scale,
-// F32 rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the
+// every other format decoded by weight4 as in matmul.wgsl, then rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the
 // next slice are issued before the tensor-core work on the current one. Group g (2 x 2) owns 64 tokens x 64
 // rows: 4 x 4 accumulator tiles. The results go through workgroup memory, one 16x16 tile per
 // group at a time, and the epilogue (bias, activation, residual, bounds) runs per element.
@@ -27,8 +27,8 @@ const BK: u32 = 32u; // K slice
 const LD: u32 = 40u; // halves per staged row (32 + 8 of padding)
 const LANES: u32 = 32u; // invocations per cooperative group
 
+// Bindings 1 (w) and 6 (w_d, the weight binding again): weights.wgsl.
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 // x: the token count T.
@@ -76,14 +76,20 @@ fn store_tile(acc: coop_mat16x16<f32, C>, g: u32, lane: u32, t0: u32, m0: u32, o
     }
 }
 
-// F32 weight words j = lid + 128 i of the K slice at k0 (row j / 8, k (j % 8) * 4), zero past
-// the segment's rows.
-fn fetch_w_f32(j: u32, m0: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> vec4<f32> {
+// Weights 4 (j % 8) .. 4 (j % 8) + 3 of row j / 8 of the K slice at k0 (j = lid + 128 i),
+// decoded by weight4 (weights.wgsl); zero past the segment's rows. For every format but F16 and
+// Q8_0.
+fn fetch_w4(j: u32, m0: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> vec4<f32> {
     let m = m0 + j / 8u;
     if (m >= rows) {
         return vec4<f32>(0.0);
     }
-    return bitcast<vec4<f32>>(w[(w_first + m * k + k0 + (j % 8u) * 4u) / 4u]);
+    return weight4(w_first + m * k + k0 + (j % 8u) * 4u);
+}
+
+// Whether W is fetched decoded (fetch_w4) rather than as raw F16 or Q8_0 words.
+fn decoded_weights() -> bool {
+    return DTYPE != DTYPE_F16 && DTYPE != DTYPE_Q8_0;
 }
 
 @compute @workgroup_size(128)
@@ -105,7 +111,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var px: array<vec4<f32>, 8>;
     var pw: array<vec4<u32>, 4>;
     var pscale: vec2<f32>;
-    // F32 W as 8 vec4 (see fetch_w_f32).
+    // Any other format's W as 8 vec4 of decoded weights (see fetch_w4).
     var pwf: array<vec4<f32>, 8>;
 
     // Fetch of slice 0 (the same code as in the loop below).
@@ -117,9 +123,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             px[i] = x[(x_first + t * k + (j % 8u) * 4u) / 4u];
         }
     }
-    if (DTYPE == DTYPE_F32) {
+    if (decoded_weights()) {
         for (var i = 0u; i < 8u; i++) {
-            pwf[i] = fetch_w_f32(lid + i * 128u, m0, rows, w_first, k, 0u);
+            pwf[i] = fetch_w4(lid + i * 128u, m0, rows, w_first, k, 0u);
         }
     } else if (DTYPE == DTYPE_F16) {
         for (var i = 0u; i < 4u; i++) {
@@ -139,9 +145,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             if (m < rows) {
                 let e = w_first + m * k + (j % 2u) * 16u;
                 pw[i] = w[e / 16u];
-                let b = e / Q8_BLOCK;
-                let sw = Q8_SCALES + b / 2u;
-                pscale[i] = q8_scale(w[sw / 4u][sw % 4u], b);
+                pscale[i] = block_d(e / Q8_BLOCK);
             }
         }
     }
@@ -191,7 +195,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 xs_lo[at + 3u] = lo.w;
             }
         }
-        if (DTYPE == DTYPE_F32) {
+        if (decoded_weights()) {
             for (var i = 0u; i < 8u; i++) {
                 let j = lid + i * 128u;
                 let at = (j / 8u) * LD + (j % 8u) * 4u;
@@ -247,9 +251,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     px[i] = x[(x_first + t * k + k1 + (j % 8u) * 4u) / 4u];
                 }
             }
-            if (DTYPE == DTYPE_F32) {
+            if (decoded_weights()) {
                 for (var i = 0u; i < 8u; i++) {
-                    pwf[i] = fetch_w_f32(lid + i * 128u, m0, rows, w_first, k, k1);
+                    pwf[i] = fetch_w4(lid + i * 128u, m0, rows, w_first, k, k1);
                 }
             } else if (DTYPE == DTYPE_F16) {
                 for (var i = 0u; i < 4u; i++) {
@@ -269,9 +273,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     if (m < rows) {
                         let e = w_first + m * k + k1 + (j % 2u) * 16u;
                         pw[i] = w[e / 16u];
-                        let b = e / Q8_BLOCK;
-                        let sw = Q8_SCALES + b / 2u;
-                        pscale[i] = q8_scale(w[sw / 4u][sw % 4u], b);
+                        pscale[i] = block_d(e / Q8_BLOCK);
                     }
                 }
             }

@@ -10,22 +10,25 @@
 //! - 2 `bias`, read, `[rows]` f32; when no segment has a bias the launcher binds `x` here.
 //! - 3 `y`, read_write, `[T, rows]` f32 (segment-major blocks, see [`crate::projection`]).
 //! - 4 `params`, uniform, `vec4<u32>` whose x is T (one small buffer per distinct T).
+//! - 6 `w_d`, read, `array<u32>`: the same range as `w` (where the blocks' `d` are read; see
+//!   weights.wgsl).
 //!
 //! A workgroup of 128 invocations computes 128 tokens x 128 weight rows of one segment with
 //! 16x16x16 tensor-core tiles (see matmul_coop.wgsl). What it needs and refuses:
 //! - the device: `EXPERIMENTAL_COOPERATIVE_MATRIX` with the f16 16x16x16 / f32 configuration
 //!   ([`gpu_core::Capabilities::has_coop_f16_16x16x16_f32`]), subgroups of exactly 32, and
 //!   [`WORKGROUP_BYTES`] of workgroup memory ([`MatmulCoop::device_supports`]);
-//! - the spec: F32, F16 or Q8_0 weights (F32 rounded to f16 while staging), every K a multiple of 32
-//!   and every input offset a multiple of 4 ([`MatmulCoop::spec_supported`]).
+//! - the spec: weights in any format (F16 copied, every other format decoded in f32 and rounded to
+//!   f16 while staging), every K a multiple of 32 and every input offset a multiple of 4
+//!   ([`MatmulCoop::spec_supported`]).
 //!
 //! The pipeline is built without wgpu's runtime bounds checks (the shader guards every
 //! index itself; see `new`).
 //!
 //! Precision: X is rounded to f16 ([`CoopPrecision::Half`], about 3 significant digits per
 //! input) or split into two f16 (`hi + lo`, [`CoopPrecision::Split`], about f32 input
-//! precision at twice the tensor-core work). Q8_0 weights are dequantised to f16 (the product
-//! of an int8 and an f16 scale is rounded once); F16 weights are exact.
+//! precision at twice the tensor-core work). Quantised weights are dequantised in f32 as
+//! `weights.wgsl` decodes them, then rounded once to f16; F16 weights are exact.
 
 #[cfg(test)]
 mod tests;
@@ -48,6 +51,7 @@ pub const KERNEL: KernelSource = KernelSource {
         Binding::read(0, 2, "bias"),
         Binding::read_write(0, 3, "y"),
         Binding::uniform(0, 4, "params"),
+        Binding::read(0, 6, "w_d"),
     ],
     needs: Needs { shader_f16: true, subgroups: false, cooperative_matrix: true },
 };
@@ -214,7 +218,7 @@ impl MatmulCoop {
         let params = self.counts.get(gpu, t)?;
         for ((part, pipeline, row_tiles), w) in self.parts.iter().zip(weight) {
             crate::check_len(name, "w", w.size, spec.part_weight_bytes(*part))?;
-            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all()]])?;
+            let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all(), *w]])?;
             rec.dispatch(pipeline, &groups, [*row_tiles, token_tiles, 1]);
         }
         Ok(())

@@ -61,10 +61,11 @@ fn check(gpu: &Gpu, spec: &Projection, precision: CoopPrecision, t: u32, seed: u
     )
 }
 
-/// A random segment the kernel supports: K a multiple of 32, input offsets a multiple of 4,
-/// rows of 1 to 300 (not multiples of the 128-row tile).
-fn segment() -> impl Strategy<Value = Segment> {
-    let k = prop_oneof![Just(32u32), Just(64), Just(96), (1u32..9).prop_map(|b| 32 * b)];
+/// A random segment the kernel supports for `format`: K a multiple of 32 (and whole blocks of the
+/// format), input offsets a multiple of 4, rows of 1 to 300 (not multiples of the 128-row tile).
+fn segment(format: WeightFormat) -> impl Strategy<Value = Segment> {
+    let k = prop_oneof![Just(32u32), Just(64), Just(96), (1u32..9).prop_map(|b| 32 * b)]
+        .prop_map(move |k| pt::whole_blocks(format, k));
     let rows = prop_oneof![Just(1u32), Just(33), 2u32..140, Just(128), Just(300)];
     let act = prop_oneof![
         Just(Activation::None),
@@ -83,14 +84,15 @@ fn segment() -> impl Strategy<Value = Segment> {
 }
 
 fn projection() -> impl Strategy<Value = Projection> {
-    let format = prop_oneof![Just(WeightFormat::F16), Just(WeightFormat::Q8_0), Just(WeightFormat::F32)];
-    (format, proptest::collection::vec(segment(), 1..=4), any::<bool>()).prop_map(|(f, segs, residual)| {
-        let p = Projection::segmented(f, segs);
-        if residual {
-            p.residual()
-        } else {
-            p
-        }
+    proptest::sample::select(WeightFormat::ALL.to_vec()).prop_flat_map(|f| {
+        (proptest::collection::vec(segment(f), 1..=4), any::<bool>()).prop_map(move |(segs, residual)| {
+            let p = Projection::segmented(f, segs);
+            if residual {
+                p.residual()
+            } else {
+                p
+            }
+        })
     })
 }
 
@@ -116,19 +118,20 @@ proptest! {
 fn matmul_coop_segments_epilogues_and_odd_sizes() {
     let Some(gpu) = coop_gpu("matmul_coop_segments_epilogues_and_odd_sizes") else { return };
     for (i, t) in [1u32, 16, 100, 128, 250].into_iter().enumerate() {
-        for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::F32] {
+        for format in WeightFormat::ALL {
             for precision in [CoopPrecision::Half, CoopPrecision::Split] {
+                let k = |k| pt::whole_blocks(format, k);
                 let spec = Projection::segmented(
                     format,
                     vec![
-                        Segment::new(70, 96).activation(Activation::Tanh),
-                        Segment::new(130, 64).input_at(96).with_bias(),
-                        Segment::new(5, 32).input_at(200).activation(Activation::ReluSq),
-                        Segment::new(257, 160).input_at(4).activation(Activation::Sigmoid).with_bias(),
+                        Segment::new(70, k(96)).activation(Activation::Tanh),
+                        Segment::new(130, k(64)).input_at(96).with_bias(),
+                        Segment::new(5, k(32)).input_at(200).activation(Activation::ReluSq),
+                        Segment::new(257, k(160)).input_at(4).activation(Activation::Sigmoid).with_bias(),
                     ],
                 );
                 check(gpu, &spec, precision, t, i as u64).unwrap();
-                let odd = Projection::new(format, 129, 32).activation(Activation::Sigmoid).residual();
+                let odd = Projection::new(format, 129, k(32)).activation(Activation::Sigmoid).residual();
                 check(gpu, &odd, precision, t, i as u64).unwrap();
             }
         }
@@ -151,13 +154,18 @@ fn matmul_coop_real_model_sizes() {
     check(gpu, &value, CoopPrecision::Split, 129, 3).unwrap();
     let value16 = Projection::new(WeightFormat::F16, c, f).residual();
     check(gpu, &value16, CoopPrecision::Split, 65, 4).unwrap();
+    // The formats of published models: K-quant matrices, a Q6_K head.
+    let value4k = Projection::new(WeightFormat::Q4_K, c, f).residual();
+    check(gpu, &value4k, CoopPrecision::Half, 130, 5).unwrap();
+    let head6k = Projection::new(WeightFormat::Q6_K, 4096, c);
+    check(gpu, &head6k, CoopPrecision::Half, 129, 6).unwrap();
 }
 
 #[test]
 fn matmul_coop_row_blocks_are_dispatched_separately() {
     let Some(gpu) = coop_gpu("matmul_coop_row_blocks_are_dispatched_separately") else { return };
-    for format in [WeightFormat::F16, WeightFormat::Q8_0, WeightFormat::F32] {
-        let (rows, k) = (300u32, 64u32);
+    for format in WeightFormat::ALL {
+        let (rows, k) = (300u32, pt::whole_blocks(format, 64));
         let limit = format.gpu_words(k as usize) as u64 * 4 * 130 + 48; // 130 rows per block
         let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
         assert_eq!(blocks.len(), 3, "{format:?}: {blocks:?}");
@@ -190,6 +198,8 @@ fn matmul_coop_refuses_what_it_cannot_compute() {
     let ok = Projection::new(WeightFormat::Q8_0, 10, 64);
     assert!(MatmulCoop::spec_supported(&ok).is_ok());
     assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::F32, 10, 64)).is_ok());
+    assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::Q4_K, 10, 256)).is_ok());
+    assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::IQ4_NL, 10, 96)).is_ok());
     assert!(MatmulCoop::spec_supported(&Projection::new(WeightFormat::F16, 10, 48)).is_err());
     let unaligned = Projection::segmented(WeightFormat::F16, vec![Segment::new(4, 32).input_at(2)]);
     assert!(MatmulCoop::spec_supported(&unaligned).is_err());
@@ -216,6 +226,8 @@ fn matmul_coop_precision_model_fits_its_tolerance() {
         (WeightFormat::F16, 64u32, 2560u32, 1u64),
         (WeightFormat::Q8_0, 64, 10240, 2),
         (WeightFormat::F32, 64, 2560, 3),
+        (WeightFormat::Q4_K, 64, 10240, 4),
+        (WeightFormat::BF16, 64, 2560, 5),
     ] {
         for precision in [CoopPrecision::Half, CoopPrecision::Split] {
             let spec = Projection::new(format, rows, k).activation(Activation::ReluSq).residual();

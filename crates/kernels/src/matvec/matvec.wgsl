@@ -1,7 +1,8 @@
 // Matrix-vector product for one token (decode): y = act(W·x + bias) over up to four row
 // segments of one packed weight, optionally added into y (RESIDUAL). Each row is reduced by TPR
 // threads reading consecutive vec4s of it (WG / TPR rows per workgroup). Layouts and the meaning
-// of every segment override: src/projection.rs (declared in src/projection.wgsl).
+// of every segment override: src/projection.rs (declared in src/projection.wgsl); the weight
+// binding and its decoders: src/weights.wgsl.
 // The module is this body plus one final reduction (`row_sum`, `workgroup_sum`):
 // reduce.wgsl (module matvec.wgsl) or reduce_subgroup.wgsl (module
 // matvec_subgroup.wgsl).
@@ -32,17 +33,15 @@ override PARITY: u32 = 0u;
 override WRITE_SHIFT: bool = false;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
-// The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 1, 2 or
-// 4 input vec4s for F32, F16, Q8_0) at j·(XS_LEN / V) + c, so that the threads of a row group,
+// The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 2 or 4
+// input vec4s for F16, Q8_0, else 1) at j·(XS_LEN / V) + c, so that the threads of a row group,
 // which read consecutive chunks, read consecutive vec4s (no bank conflicts). Needs VEC.
 override PERMUTE_X: bool = false;
 
+// Bindings 1 (w) and 6 (w_d, the weight binding again): weights.wgsl.
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-// The weight binding again, as words (element loads and Q8_0 scales: 4-byte reads).
-@group(0) @binding(6) var<storage, read> w_words: array<u32>;
 // main_prologue only: per-layer vectors [rows, C] and the token-shift state [2, C].
 @group(0) @binding(4) var<storage, read> vecs: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> shift: array<vec4<f32>>;
@@ -61,9 +60,14 @@ fn seg_start(s: u32) -> u32 {
     return seg_pick(s, 0u, SEG_END0, SEG_END1, SEG_END2);
 }
 
+// Weights per chunk (one vec4 of words for F16 and Q8_0; four decoded weights for the others).
+fn weights_per_chunk() -> u32 {
+    return select(select(4u, 8u, DTYPE == DTYPE_F16), 16u, DTYPE == DTYPE_Q8_0);
+}
+
 // Input vec4s per weight chunk.
 fn vec4s_per_chunk() -> u32 {
-    return select(select(4u, 2u, DTYPE == DTYPE_F16), 1u, DTYPE == DTYPE_F32);
+    return weights_per_chunk() / 4u;
 }
 
 // Where input vec4 q of a prepared input of nq vec4s lives in xs.
@@ -84,7 +88,7 @@ fn x_vec(q: u32, k: u32) -> vec4<f32> {
     return x[q];
 }
 
-// The inputs of one weight vec4 (VEC path): 4 F32, 8 F16 or 16 Q8_0 values (unused fields 0).
+// The inputs of one weight chunk (VEC path): 8 F16, 16 Q8_0 or 4 values (unused fields 0).
 struct XChunk {
     a: vec4<f32>,
     b: vec4<f32>,
@@ -95,40 +99,30 @@ struct XChunk {
 // The inputs of chunk c of a row of k values whose input starts at vec4 xq.
 fn x_chunk(xq: u32, c: u32, k: u32) -> XChunk {
     let zero = vec4<f32>(0.0);
-    if (DTYPE == DTYPE_F32) {
-        return XChunk(x_vec(xq + c, k), zero, zero, zero);
-    }
     if (DTYPE == DTYPE_F16) {
         let i = xq + 2u * c;
         return XChunk(x_vec(i, k), x_vec(i + 1u, k), zero, zero);
     }
-    let i = xq + 4u * c;
-    return XChunk(x_vec(i, k), x_vec(i + 1u, k), x_vec(i + 2u, k), x_vec(i + 3u, k));
+    if (DTYPE == DTYPE_Q8_0) {
+        let i = xq + 4u * c;
+        return XChunk(x_vec(i, k), x_vec(i + 1u, k), x_vec(i + 2u, k), x_vec(i + 3u, k));
+    }
+    return XChunk(x_vec(xq + c, k), zero, zero, zero);
 }
 
-// Dot product of weight vec4 c of a row (whose first weight vec4 is wq) with its inputs.
+// Dot product of weight chunk c of a row (whose first chunk is wq) with its inputs.
 fn chunk_dot(wq: u32, c: u32, xc: XChunk) -> f32 {
-    let wd = w[wq + c];
     if (DTYPE == DTYPE_F32) {
-        return dot(bitcast<vec4<f32>>(wd), xc.a);
+        return dot(bitcast<vec4<f32>>(w[wq + c]), xc.a);
     }
     if (DTYPE == DTYPE_F16) {
-        return dot_f16x8(wd, xc.a, xc.b);
+        return dot_f16x8(w[wq + c], xc.a, xc.b);
     }
-    let b = (wq + c) / 2u; // flat Q8_0 block: 2 chunks per block
-    return q8_scale(w_words[Q8_SCALES + b / 2u], b) * dot_q8x16(wd, xc.a, xc.b, xc.c, xc.d);
-}
-
-// Element e of the weight binding, at any alignment.
-fn weight_at(e: u32) -> f32 {
-    if (DTYPE == DTYPE_F32) {
-        return bitcast<f32>(w_words[e]);
+    if (DTYPE == DTYPE_Q8_0) {
+        let b = (wq + c) / 2u; // flat Q8_0 block: 2 chunks per block
+        return block_d(b) * dot_q8x16(w[wq + c], xc.a, xc.b, xc.c, xc.d);
     }
-    if (DTYPE == DTYPE_F16) {
-        return f16_elem(w_words[e / 2u], e);
-    }
-    let b = e / Q8_BLOCK;
-    return f32(unpack4xI8(w_words[e / 4u])[e % 4u]) * q8_scale(w_words[Q8_SCALES + b / 2u], b);
+    return dot(weight4(4u * (wq + c)), xc.a);
 }
 
 // This thread's shares of the dot products of rows r0 .. r0 + R - 1 (of this binding, all in
@@ -141,7 +135,7 @@ fn rows_dot(r0: u32, lane: u32) -> vec4<f32> {
     let xelem = select(seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3), 0u, PROLOGUE);
     var acc = vec4<f32>(0.0);
     if (VEC) {
-        let per = select(select(16u, 8u, DTYPE == DTYPE_F16), 4u, DTYPE == DTYPE_F32);
+        let per = weights_per_chunk();
         let chunks = k / per;
         let wq = welem / per;
         let xq = xelem / 4u;

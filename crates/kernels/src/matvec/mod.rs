@@ -1,5 +1,5 @@
 //! Matrix-vector product for one token (decode): `y = act(W·x + bias)`, optionally added into
-//! `y`, over up to four row segments of one packed weight in F32, F16 or Q8_0 (see
+//! `y`, over up to four row segments of one packed weight in any format (see
 //! [`crate::projection`] for the segments and layouts). One dispatch computes r, k and v from the
 //! token-shifted input, or the first stage of all four LoRAs; a weight bound as several row
 //! blocks takes one dispatch per block.
@@ -11,7 +11,8 @@
 //!   padded to 16 bytes ([`crate::formats`]).
 //! - 2 `bias`, read, `[rows]` f32; when no segment has a bias the launcher binds `x` here.
 //! - 3 `y`, read_write, `[rows]` f32.
-//! - 6 `w_words`, read, `array<u32>`: the same range as `w` (element loads and Q8_0 scales).
+//! - 6 `w_d`, read, `array<u32>`: the same range as `w` (where the block scales `d` are read; see
+//!   weights.wgsl).
 //!
 //! A group of threads (a power of two) reduces R consecutive rows (1, 2 or 4, all in one
 //! segment) reading consecutive vec4s, each input vec4 loaded once for the R rows and 2·R (R = 1:
@@ -45,7 +46,7 @@ const BINDINGS: &[Binding] = &[
     Binding::read(0, 1, "w"),
     Binding::read(0, 2, "bias"),
     Binding::read_write(0, 3, "y"),
-    Binding::read(0, 6, "w_words"),
+    Binding::read(0, 6, "w_d"),
 ];
 
 pub const KERNEL: KernelSource = KernelSource {
@@ -73,7 +74,7 @@ const PROLOGUE_BINDINGS: &[Binding] = &[
     Binding::read_write(0, 3, "y"),
     Binding::read(0, 4, "vecs"),
     Binding::read_write(0, 5, "shift"),
-    Binding::read(0, 6, "w_words"),
+    Binding::read(0, 6, "w_d"),
 ];
 
 pub const KERNEL_PROLOGUE: KernelSource = KernelSource {
@@ -94,12 +95,13 @@ pub const KERNEL_PROLOGUE_SUBGROUP: KernelSource = KernelSource {
 
 /// Threads per workgroup.
 const WORKGROUP: u32 = 128;
-/// Weights in one vec4<u32> load of `format`'s packed rows.
+/// Weights per chunk of a row (`weights_per_chunk` in matvec.wgsl): one vec4<u32> load of F16
+/// or Q8_0 words, four decoded weights of any other format.
 fn weights_per_vec4(format: WeightFormat) -> u32 {
     match format {
-        WeightFormat::F32 => 4,
         WeightFormat::F16 => 8,
         WeightFormat::Q8_0 => 16,
+        _ => 4,
     }
 }
 
@@ -156,10 +158,12 @@ impl Geometry {
         let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
         let total_rows: u32 = spec.segments.iter().map(|s| s.rows).sum();
         let min_k = spec.segments.iter().map(|s| s.k).min().unwrap_or(1);
+        // Rows are shared only in the element formats; block-quantised rows run one per group
+        // (as Q8_0, measured).
         let share = match spec.format {
-            WeightFormat::Q8_0 => false,
-            WeightFormat::F16 => min_k * 2 >= MIN_SHARED_ROW_BYTES,
+            WeightFormat::F16 | WeightFormat::BF16 => min_k * 2 >= MIN_SHARED_ROW_BYTES,
             WeightFormat::F32 => min_k * 4 >= MIN_SHARED_ROW_BYTES,
+            _ => false,
         };
         let rows = [4, 2]
             .into_iter()

@@ -4,7 +4,7 @@ use proptest::test_runner::TestCaseError;
 use super::*;
 use crate::formats;
 use crate::projection::{Activation, Segment};
-use crate::projection_testing::{self as pt, TestData, TestWeight};
+use crate::projection_testing::{self as pt, devices, TestData, TestWeight};
 use crate::testing::{self, Rng};
 
 /// Runs `spec` on `gpu` with `y` pre-filled with `d.y0`; returns the output.
@@ -100,15 +100,6 @@ fn geometries_that_do_not_fit_are_errors() {
     assert!(Matvec::with_geometry(gpu, &spec, Geometry { rows: 2, ..auto }).is_ok());
 }
 
-/// Every device the tests have: both variants and the default limits.
-fn devices() -> Vec<(&'static str, &'static Gpu)> {
-    vec![
-        ("max limits", testing::gpu()),
-        ("no subgroups", testing::gpu_without_subgroups()),
-        ("default limits", testing::gpu_default_limits()),
-    ]
-}
-
 #[test]
 fn real_model_shapes() {
     let c = 2560;
@@ -121,7 +112,18 @@ fn real_model_shapes() {
         // Channel mix: key (C -> F, relu²) and value (F -> C, added into the residual stream).
         let key = Projection::new(format, 4 * c, c).activation(Activation::ReluSq);
         let value = Projection::new(format, c, 4 * c).residual();
-        for (i, spec) in [rkv, key, value].iter().enumerate() {
+        // The formats without a fast path (one decoder each, slow reference quantisers): the
+        // same row lengths and segments with a slice of the rows.
+        let specs = if pt::has_fast_path(format) {
+            vec![rkv, key, value]
+        } else {
+            let rkv = Projection::segmented(
+                format,
+                vec![Segment::new(32, c), Segment::new(32, c).input_at(2 * c), Segment::new(36, c).input_at(3 * c)],
+            );
+            vec![rkv, Projection::new(format, 40, 4 * c).residual()]
+        };
+        for (i, spec) in specs.iter().enumerate() {
             // Each shape once, on a different device each time.
             let (name, gpu) = devices()[(i + format.shader_id() as usize) % 3];
             check(gpu, spec, i as u64).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -131,11 +133,15 @@ fn real_model_shapes() {
 
 #[test]
 fn tiny_shapes_on_every_device() {
-    for (name, gpu) in devices() {
-        for format in formats::WeightFormat::ALL {
-            let k = if format == formats::WeightFormat::Q8_0 { 32 } else { 1 };
-            for spec in [Projection::new(format, 1, k), Projection::new(format, 33, k).with_bias().residual()] {
-                check(gpu, &spec, 7).unwrap_or_else(|e| panic!("{name}: {e}"));
+    for format in formats::WeightFormat::ALL {
+        for (name, gpu) in pt::devices_for(format) {
+            let k = format.block_elements() as u32;
+            // The last reads its input at an unaligned offset: element loads (no VEC).
+            let unaligned = Projection::segmented(format, vec![Segment::new(5, k).input_at(3)]);
+            for spec in
+                [Projection::new(format, 1, k), Projection::new(format, 33, k).with_bias().residual(), unaligned]
+            {
+                check(gpu, &spec, 7).unwrap_or_else(|e| panic!("{name} {format:?}: {e}"));
             }
         }
     }
@@ -144,9 +150,9 @@ fn tiny_shapes_on_every_device() {
 #[test]
 fn row_blocks_are_dispatched_separately() {
     // A small matrix under an artificial binding limit: three row blocks.
-    for (name, gpu) in devices() {
-        for format in formats::WeightFormat::ALL {
-            let (rows, k) = (100u32, 64u32);
+    for format in formats::WeightFormat::ALL {
+        for (name, gpu) in pt::devices_for(format) {
+            let (rows, k) = (100u32, pt::whole_blocks(format, 64));
             let limit = format.gpu_words(k as usize) as u64 * 4 * 34 + 48; // 34 rows per block
             let blocks = formats::row_blocks(format, rows as usize, k as usize, limit).unwrap();
             assert_eq!(blocks.len(), 3, "{format:?}: {blocks:?}");
@@ -237,12 +243,16 @@ fn bad_shapes_and_bindings_are_errors() {
 }
 
 #[test]
-fn every_q8_0_byte_value_decodes_exactly() {
-    let spec = Projection::new(WeightFormat::Q8_0, 24, 64);
-    let w = pt::every_q8_byte_weight(&spec);
-    let d = pt::data(&spec, 1, &mut Rng::new(7));
-    for gpu in [testing::gpu(), testing::gpu_without_subgroups()] {
+fn every_byte_value_decodes_exactly() {
+    // Each block format, on one of the two variants (each pipeline is compiled once).
+    let blocked = WeightFormat::ALL.into_iter().filter(|f| f.block_elements() > 1);
+    for (i, format) in blocked.enumerate() {
+        let spec = Projection::new(format, 24, 2 * format.block_elements() as u32);
+        let mut rng = Rng::new(7);
+        let w = pt::every_byte_weight(&spec, &mut rng);
+        let d = pt::data(&spec, 1, &mut rng);
+        let gpu = [testing::gpu(), testing::gpu_without_subgroups()][i % 2];
         let got = run(gpu, &spec, &w, &d);
-        pt::assert_matches("matvec every Q8_0 byte", &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
+        pt::assert_matches(&format!("matvec every {format:?} byte"), &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
     }
 }

@@ -93,12 +93,12 @@ impl<'a> Part<'a> {
         })
     }
 
-    /// The tensor widened to F32 (lossless for F16 and Q8_0).
+    /// The tensor widened to F32 (decoded exactly as ggml decodes it).
     pub fn f32_of(t: TensorRef<'a>) -> Result<Part<'a>, ModelError> {
         Part::of(t)?.widened()
     }
 
-    /// This part in F32 (lossless for F16 and Q8_0; widened while packing).
+    /// This part in F32 (decoded exactly as ggml decodes it, while packing).
     pub fn widened(self) -> Result<Part<'a>, ModelError> {
         Ok(Part { format: WeightFormat::F32, ..self })
     }

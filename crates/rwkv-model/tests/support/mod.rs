@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use test_data::golden_dir as dir;
+pub use test_data::golden_dir as dir;
 
 /// The quantized golden folder (`shared/golden/quant`, see its README), or `None` after a visible
 /// SKIPPED line (a failure instead when `RWKV_REQUIRE` lists `golden-ext`).
@@ -41,8 +41,24 @@ pub fn greedy() -> (Vec<u32>, Vec<f32>) {
 
 /// A logits file: 65536 little-endian f32.
 pub fn logits(name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(dir().join("logits").join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}"));
+    logits_file(&dir().join("logits").join(name))
+}
+
+/// The logits file at `path` (65536 little-endian f32).
+pub fn logits_file(path: &std::path::Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+/// A JSON file.
+pub fn json_file(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// Token ids of a JSON array.
+pub fn token_ids(v: &serde_json::Value) -> Vec<u32> {
+    ids(v)
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
