@@ -68,7 +68,7 @@ pub fn run(args: Args) -> Result<()> {
                 outln!(out, "\nthis engine runs every tensor type of this model");
             }
             Err(e) => {
-                outln!(out, "\nthis engine cannot run this model yet: {e}");
+                outln!(out, "\nthis engine cannot run this model: {e}");
             }
         }
     }
