@@ -15,7 +15,7 @@ mod types;
 mod value;
 mod writer;
 
-pub use convert::{dequantize_q8_0, f16_bytes, f32_bytes, to_f32, Q8_0_BLOCK, Q8_0_BLOCK_BYTES};
+pub use convert::{f16_bytes, f32_bytes};
 pub use error::{ErrorKind, GgufError};
 pub use parse::{TensorInfo, ALIGNMENT_KEY, DEFAULT_ALIGNMENT, MAX_ARRAY_DEPTH, MAX_DIMS};
 pub use reader::{GgufFile, Tensor};

@@ -15,7 +15,7 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use common::{fields, small_file, Field};
-use gguf_file::{to_f32, GgufFile};
+use gguf_file::GgufFile;
 
 struct Tracking;
 
@@ -170,7 +170,7 @@ fn exercise(input: Vec<u8>) -> Result<(), String> {
             }
             for t in file.tensors() {
                 assert_eq!(t.data.len() as u64, t.info.size);
-                std::hint::black_box(to_f32(t.info.ggml_type, t.data));
+                std::hint::black_box(t.data.iter().map(|&b| b as u64).sum::<u64>());
             }
             Ok(())
         }

@@ -49,7 +49,8 @@ fn a_k_quant_model_runs() {
     assert_eq!(ty("blk.0.channel_mix_value.weight"), GgmlType::Q4_K);
     assert_eq!(ty("token_embd.weight"), GgmlType::Q5_0);
     let p = model.0.to_str().unwrap();
-    let generated = cli(&["generate", "--model", p, "--prompt", "Hello", "--max-tokens", "2", "--temperature", "0"]).ok();
+    let generated =
+        cli(&["generate", "--model", p, "--prompt", "Hello", "--max-tokens", "2", "--temperature", "0"]).ok();
     assert!(!generated.stderr.contains("panicked"), "{}", generated.stderr);
     let info = cli(&["info", p]).ok();
     assert!(!info.stdout.contains("cannot run"), "{}", info.stdout);

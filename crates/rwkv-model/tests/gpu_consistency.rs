@@ -6,7 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use gguf_file::{f32_bytes, to_f32, GgmlType, GgufFile, GgufWriter};
+use ggml_quants::{dequantize_to_vec, QuantFormat};
+use gguf_file::{f32_bytes, GgmlType, GgufFile, GgufWriter};
 use gpu_core::{ContextOptions, Gpu};
 use rwkv_model::gpu::{Logits, Model, ModelOptions, Path};
 use rwkv_model::reference::{RefModel, RefState};
@@ -46,7 +47,8 @@ fn all_f32_copy_written_by_our_writer_matches_official() {
     }
     w.set("general.file_type", 0u32);
     for t in src.tensors() {
-        let values = to_f32(t.info.ggml_type, t.data).expect("F32/F16 tensors");
+        let format = QuantFormat::from_ggml_type_id(t.info.ggml_type.id()).expect("F32/F16 tensors");
+        let values = dequantize_to_vec(format, t.data).unwrap();
         w.add_tensor(t.info.name.clone(), GgmlType::F32, &t.info.dims, f32_bytes(&values));
     }
     let tmp = Temp(std::env::temp_dir().join(format!("rwkv-f32-copy-{}.gguf", std::process::id())));
