@@ -1,5 +1,5 @@
 //! `ggml-quants` against llama.cpp's `llama-quantize`, byte for byte, on the quantized golden files
-//! (`shared/golden/quant/`, see its README): every tensor of every included file is re-quantized from
+//! (`$RWKV_GOLDEN_QUANT_DIR`, see its README): every tensor of every included file is re-quantized from
 //! the unquantized source with `ggml_quants::quantize` and must equal the file's bytes.
 //!
 //! - Golden model: the source is `model-f16.gguf` beside the quant folder (or in `RWKV_GOLDEN_DIR`).

@@ -1,5 +1,5 @@
 //! `synth --type q4_k_m` and `--type iq4_xs` against llama.cpp's `llama-quantize`: the w256 golden files
-//! (`shared/golden/quant/w256/`, see its README) were made by llama-quantize from the seed-7 F32 synthetic
+//! (`$RWKV_GOLDEN_QUANT_DIR/w256/`, see its README) were made by llama-quantize from the seed-7 F32 synthetic
 //! model, so the synthetic generator writing those types directly must give the same tensors with the same
 //! shapes, types and bytes, and the same `general.file_type`. (Not compared: the order of the tensors,
 //! which llama-quantize sorts, and the other metadata keys.)

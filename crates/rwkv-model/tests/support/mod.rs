@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 pub use test_data::golden_dir as dir;
 
-/// The quantized golden folder (`shared/golden/quant`, see its README), or `None` after a visible
+/// The quantized golden folder (`$RWKV_GOLDEN_QUANT_DIR`, see its README), or `None` after a visible
 /// SKIPPED line (a failure instead when `RWKV_REQUIRE` lists `golden-ext`).
 pub fn quant_dir(test: &str) -> Option<PathBuf> {
     test_data::require_quant_dir(test)
