@@ -1,5 +1,7 @@
 //! gpu-core on whatever adapter the machine has (Mesa's software Vulkan driver in CI).
 
+mod common;
+
 use gpu_core::{
     list_adapters, new_instance, workgroups_1d, Binding, ContextOptions, Gpu, GpuError, KernelSource, LimitsPolicy,
     Needs, Timer,
@@ -193,26 +195,12 @@ fn twelve_storage_buffers_run_under_max_and_are_refused_under_default() {
     }
 }
 
-const ADD_ONE: KernelSource = KernelSource {
-    name: "test_add_one",
-    wgsl: r#"
-@group(0) @binding(0) var<storage, read_write> x: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x < arrayLength(&x)) { x[gid.x] = x[gid.x] * 3u + 1u; }
-}
-"#,
-    entry: "main",
-    bindings: &[Binding::read_write(0, 0, "x")],
-    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
-};
-
 #[test]
 fn many_dispatches_in_one_submission_apply_in_order() {
     let g = gpu(LimitsPolicy::Default);
     let n = 1000u32;
     let x = g.buffer_from("x", &(0..n).collect::<Vec<u32>>()).unwrap();
-    let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+    let p = g.pipeline(&common::TIMES_THREE_PLUS_ONE, &[]).unwrap();
     let groups = g.bind_groups(&p, &[&[x.all()]]).unwrap();
     let mut timer = Timer::new(&g, 512);
     let steps = 200u32;
@@ -230,14 +218,14 @@ fn many_dispatches_in_one_submission_apply_in_order() {
     for (i, v) in got.iter().enumerate() {
         let mut e = i as u32;
         for _ in 0..steps {
-            e = e.wrapping_mul(3).wrapping_add(1);
+            e = common::times_three_plus_one(e);
         }
         assert_eq!(*v, e, "index {i}");
     }
     if let Some(t) = timer.as_mut() {
         let table = t.read(&g).unwrap();
         assert_eq!(table.len(), 1);
-        assert_eq!(table[0].kernel, "test_add_one");
+        assert_eq!(table[0].kernel, "test_times_three_plus_one");
         assert_eq!(table[0].dispatches, steps);
         assert!(table[0].total_ns > 0.0);
     } else {
@@ -253,7 +241,7 @@ fn shaders_with_and_without_runtime_checks_agree() {
         let g = Gpu::new(&ContextOptions { shader_runtime_checks: checks, ..Default::default() }).unwrap();
         let n = 300u32;
         let x = g.buffer_from("x", &(0..n).collect::<Vec<u32>>()).unwrap();
-        let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+        let p = g.pipeline(&common::TIMES_THREE_PLUS_ONE, &[]).unwrap();
         let groups = g.bind_groups(&p, &[&[x.all()]]).unwrap();
         let mut rec = g.recorder();
         rec.dispatch(&p, &groups, [n.div_ceil(64), 1, 1]);

@@ -1,29 +1,12 @@
 //! Who keeps GPU buffers alive: bind groups and dispatch lists hold the buffers they bind until
 //! they are dropped, and nothing in `Gpu` holds them after that (the live-buffer counters).
 
-use gpu_core::{Binding, ContextOptions, DispatchList, Gpu, GpuError, KernelSource, LiveBuffers, Needs, Timer};
+mod common;
+
+use gpu_core::{ContextOptions, DispatchList, Gpu, GpuError, LiveBuffers, Timer};
 
 fn gpu() -> Gpu {
     Gpu::new(&ContextOptions::default()).expect("a GPU adapter (install mesa-vulkan-drivers)")
-}
-
-/// x[i] = 3·x[i] + 1 (wrapping).
-const ADD_ONE: KernelSource = KernelSource {
-    name: "test_times_three_plus_one",
-    wgsl: r#"
-@group(0) @binding(0) var<storage, read_write> x: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x < arrayLength(&x)) { x[gid.x] = x[gid.x] * 3u + 1u; }
-}
-"#,
-    entry: "main",
-    bindings: &[Binding::read_write(0, 0, "x")],
-    needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
-};
-
-fn step(v: u32) -> u32 {
-    v.wrapping_mul(3).wrapping_add(1)
 }
 
 fn plus(base: LiveBuffers, buffers: u64, bytes: u64) -> LiveBuffers {
@@ -33,7 +16,7 @@ fn plus(base: LiveBuffers, buffers: u64, bytes: u64) -> LiveBuffers {
 #[test]
 fn a_bind_group_keeps_its_buffer_alive_until_it_is_dropped() {
     let g = gpu();
-    let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+    let p = g.pipeline(&common::TIMES_THREE_PLUS_ONE, &[]).unwrap();
     let base = g.live_buffers();
     let n = 100u32;
     let x = g.buffer_from("x", &(0..n).collect::<Vec<u32>>()).unwrap();
@@ -48,7 +31,7 @@ fn a_bind_group_keeps_its_buffer_alive_until_it_is_dropped() {
     rec.dispatch(&p, &groups, [n.div_ceil(64), 1, 1]);
     rec.submit();
     let got = g.read_as::<u32>(&x).unwrap();
-    assert_eq!(got, (0..n).map(step).collect::<Vec<u32>>());
+    assert_eq!(got, (0..n).map(common::times_three_plus_one).collect::<Vec<u32>>());
     // The bind group still binds x: it stays alive and counted.
     drop(x);
     assert_eq!(g.live_buffers(), plus(base, 1, bytes));
@@ -60,7 +43,7 @@ fn a_bind_group_keeps_its_buffer_alive_until_it_is_dropped() {
 #[test]
 fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped() {
     let g = gpu();
-    let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+    let p = g.pipeline(&common::TIMES_THREE_PLUS_ONE, &[]).unwrap();
     let base = g.live_buffers();
     let n = 200u32;
     let start: Vec<u32> = (0..n).map(|i| i * 7).collect();
@@ -100,8 +83,8 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
     let mut want_x = start.clone();
     let mut want_y = vec![0; n as usize];
     for _ in 0..replays {
-        want_x.iter_mut().for_each(|v| *v = step(*v));
-        want_y = want_x.iter().map(|&v| step(v)).collect();
+        want_x.iter_mut().for_each(|v| *v = common::times_three_plus_one(*v));
+        want_y = want_x.iter().map(|&v| common::times_three_plus_one(v)).collect();
     }
     assert_eq!(g.read_as::<u32>(&x).unwrap(), want_x);
     assert_eq!(g.read_as::<u32>(&y).unwrap(), want_y);
@@ -134,7 +117,7 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
 #[test]
 fn an_error_while_capturing_is_returned() {
     let g = gpu();
-    let p = g.pipeline(&ADD_ONE, &[]).unwrap();
+    let p = g.pipeline(&common::TIMES_THREE_PLUS_ONE, &[]).unwrap();
     let got = DispatchList::capture(&g, |rec| -> Result<(), GpuError> {
         rec.dispatch(&p, &g.bind_groups(&p, &[&[]])?, [1, 1, 1]);
         Ok(())
