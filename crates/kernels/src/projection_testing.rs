@@ -143,7 +143,14 @@ pub fn segment(format: WeightFormat) -> impl Strategy<Value = Segment> {
 
 /// A random projection: any format, 1 to 4 segments, with or without residual.
 pub fn projection() -> impl Strategy<Value = Projection> {
-    proptest::sample::select(WeightFormat::ALL.to_vec()).prop_flat_map(|f| {
+    projection_of(segment)
+}
+
+/// [`projection`] with the segments a kernel supports (`segment(format)`).
+pub fn projection_of<S: Strategy<Value = Segment> + 'static>(
+    segment: fn(WeightFormat) -> S,
+) -> impl Strategy<Value = Projection> {
+    proptest::sample::select(WeightFormat::ALL.to_vec()).prop_flat_map(move |f| {
         (proptest::collection::vec(segment(f), 1..=4), any::<bool>()).prop_map(move |(segs, residual)| {
             let p = Projection::segmented(f, segs);
             if residual {

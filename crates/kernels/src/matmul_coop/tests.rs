@@ -83,19 +83,6 @@ fn segment(format: WeightFormat) -> impl Strategy<Value = Segment> {
     })
 }
 
-fn projection() -> impl Strategy<Value = Projection> {
-    proptest::sample::select(WeightFormat::ALL.to_vec()).prop_flat_map(|f| {
-        (proptest::collection::vec(segment(f), 1..=4), any::<bool>()).prop_map(move |(segs, residual)| {
-            let p = Projection::segmented(f, segs);
-            if residual {
-                p.residual()
-            } else {
-                p
-            }
-        })
-    })
-}
-
 fn tokens() -> impl Strategy<Value = u32> {
     prop_oneof![Just(1u32), Just(7), Just(128), Just(129), Just(300), 2u32..400]
 }
@@ -107,7 +94,7 @@ fn precision() -> impl Strategy<Value = CoopPrecision> {
 proptest! {
     #![proptest_config(testing::config())]
     #[test]
-    fn matmul_coop_matches_reference(spec in projection(), p in precision(), t in tokens(), seed in any::<u64>()) {
+    fn matmul_coop_matches_reference(spec in pt::projection_of(segment), p in precision(), t in tokens(), seed in any::<u64>()) {
         if let Some(gpu) = coop_gpu("matmul_coop_matches_reference") {
             check(gpu, &spec, p, t, seed)?;
         }
