@@ -38,6 +38,8 @@ enum Command {
     Chat(commands::chat::Args),
     /// Measure prefill and decode speed, GPU work per token and GPU time per kernel.
     Bench(commands::bench::Args),
+    /// Load an OpenAI-compatible server with concurrent streaming clients; report tok/s and latencies.
+    Loadtest(commands::loadtest::Args),
 }
 
 fn main() {
@@ -58,5 +60,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => commands::generate::run(&cli.device, a),
         Command::Chat(a) => commands::chat::run(&cli.device, a),
         Command::Bench(a) => commands::bench::run(&cli.device, a),
+        Command::Loadtest(a) => commands::loadtest::run(a),
     }
 }

@@ -4,6 +4,7 @@ mod bench_report;
 pub mod chat;
 pub mod generate;
 pub mod info;
+pub mod loadtest;
 pub mod logits;
 pub mod synth;
 pub mod tokenize;
