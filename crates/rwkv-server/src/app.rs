@@ -8,6 +8,10 @@ use rwkv_model::gpu::SamplerConfig;
 use crate::engine::{EngineHandle, Refusal, Submission};
 use crate::error::ApiError;
 use crate::text_model::TextModel;
+use crate::token_memory::TokenMemory;
+
+/// Conversations whose tokens are remembered ([`TokenMemory`]).
+const REMEMBERED_CONVERSATIONS: usize = 256;
 
 /// Limits and names; [`ServerOptions::default`] gives the values `rwkv-cli serve` uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +47,8 @@ pub(crate) struct App {
     pub engine: EngineHandle,
     pub text: TextModel,
     pub options: ServerOptions,
+    /// The tokens of recent conversations, for chat requests that continue one.
+    pub memory: TokenMemory,
     /// Numbers response ids and clock-derived seeds.
     counter: AtomicU64,
     started: u64,
@@ -51,7 +57,8 @@ pub(crate) struct App {
 impl App {
     pub fn new(engine: EngineHandle, text: TextModel, options: ServerOptions) -> App {
         let started = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-        App { engine, text, options, counter: AtomicU64::new(0), started }
+        let memory = TokenMemory::new(REMEMBERED_CONVERSATIONS);
+        App { engine, text, options, memory, counter: AtomicU64::new(0), started }
     }
 
     /// Refuses a request for another model (404, as OpenAI answers).

@@ -19,7 +19,7 @@ use crate::generation::{settings, start, Settings};
 use crate::json_body::{parse, JsonBody};
 use crate::openai::{ChatRequest, CompletionRequest, Content, Prompt, Sampling};
 use crate::request_log::LogSlot;
-use crate::respond::{refuse, respond, ChatShape, CompletionShape, Meta, Shape};
+use crate::respond::{refuse, respond, ChatShape, CompletionShape, Conversation, Meta, Shape};
 use crate::template::ChatMessage;
 
 /// OpenAI's default `max_tokens` for completions.
@@ -41,7 +41,7 @@ pub(crate) async fn completions(
         Ok((completion_prompt(&app, request.prompt)?, settings))
     })();
     match prepared {
-        Ok((prompt, settings)) => run::<CompletionShape>(app, "cmpl", prompt, settings, slot).await,
+        Ok((prompt, settings)) => run::<CompletionShape>(app, "cmpl", prompt, None, settings, slot).await,
         Err(error) => refuse(&slot, error),
     }
 }
@@ -61,12 +61,22 @@ pub(crate) async fn chat_completions(
         Ok((chat_prompt(&app, request)?, settings))
     })();
     match prepared {
-        Ok((prompt, settings)) => run::<ChatShape>(app, "chatcmpl", prompt, settings, slot).await,
+        Ok((conversation, settings)) => {
+            let prompt = conversation.tokens.clone();
+            run::<ChatShape>(app, "chatcmpl", prompt, Some(conversation), settings, slot).await
+        }
         Err(error) => refuse(&slot, error),
     }
 }
 
-async fn run<S: Shape>(app: Arc<App>, prefix: &str, prompt: Vec<u32>, settings: Settings, slot: LogSlot) -> Response {
+async fn run<S: Shape>(
+    app: Arc<App>,
+    prefix: &str,
+    prompt: Vec<u32>,
+    conversation: Option<Conversation>,
+    settings: Settings,
+    slot: LogSlot,
+) -> Response {
     let prompt_tokens = prompt.len();
     slot.prompt_tokens(prompt_tokens);
     let submission = match app.submit(prompt, settings.sampler.clone(), settings.max_tokens) {
@@ -77,8 +87,11 @@ async fn run<S: Shape>(app: Arc<App>, prefix: &str, prompt: Vec<u32>, settings: 
         Ok(started) => started,
         Err(error) => return refuse(&slot, error),
     };
+    if let Some(c) = &conversation {
+        app.memory.remember(c.text.clone(), c.tokens.clone());
+    }
     let meta = Meta::new(&app, prefix);
-    respond::<S>(app, meta, settings, started, prompt_tokens, slot).await
+    respond::<S>(app, meta, settings, started, conversation, prompt_tokens, slot).await
 }
 
 /// The prompt's tokens: one string or one token list (a list of several prompts is refused).
@@ -105,8 +118,9 @@ fn several_prompts(n: usize) -> ApiError {
         .code("unsupported_value")
 }
 
-/// The conversation through the chat template.
-fn chat_prompt(app: &App, request: ChatRequest) -> Result<Vec<u32>, ApiError> {
+/// The conversation through the chat template, tokenized after the remembered conversation it
+/// continues, if any.
+fn chat_prompt(app: &App, request: ChatRequest) -> Result<Conversation, ApiError> {
     if request.messages.is_empty() {
         return Err(ApiError::invalid("messages is empty: give at least one message").param("messages"));
     }
@@ -153,7 +167,8 @@ fn chat_prompt(app: &App, request: ChatRequest) -> Result<Vec<u32>, ApiError> {
         .template
         .render(&messages)
         .map_err(|e| ApiError::invalid(e.0).param("messages").code("invalid_messages"))?;
-    checked_length(app, app.text.tokenizer.encode(&prompt), "messages")
+    let tokens = checked_length(app, app.memory.encode(&app.text.tokenizer, &prompt), "messages")?;
+    Ok(Conversation { text: prompt, tokens })
 }
 
 /// Refuses an empty prompt or one over the limit.

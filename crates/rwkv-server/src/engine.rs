@@ -110,6 +110,8 @@ pub struct EngineStats {
     pub running: usize,
     /// Jobs waiting for a slot.
     pub queued: usize,
+    /// The most sequences that have run together.
+    pub peak_running: usize,
     pub max_batch: usize,
     pub max_queue: usize,
     /// Steps run since the start.

@@ -165,6 +165,8 @@ pub struct Generation<'t> {
     first: Option<Event>,
     decoder: StreamDecoder<'t>,
     stops: StopMatcher,
+    /// The tokens received (the one that completed a stop string included).
+    tokens: Vec<u32>,
     completion_tokens: usize,
     /// Decided, given by the next call.
     finish: Option<FinishReason>,
@@ -178,14 +180,21 @@ impl<'t> Generation<'t> {
             first: Some(started.first),
             decoder: tokenizer.stream_decoder(),
             stops: StopMatcher::new(stops),
+            tokens: Vec::new(),
             completion_tokens: 0,
             finish: None,
         }
     }
 
-    /// Tokens received so far (the one that completed a stop string included).
+    /// Tokens generated so far (the one that completed a stop string and the end-of-text
+    /// token included).
     pub fn completion_tokens(&self) -> usize {
         self.completion_tokens
+    }
+
+    /// The tokens received so far (the end-of-text token, never sent, excluded).
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
     }
 
     /// The next piece; after `Done` or `Failed`, `Done` again.
@@ -201,6 +210,7 @@ impl<'t> Generation<'t> {
             let (text, finish) = match event {
                 Some(Event::Token(token)) => {
                     self.completion_tokens += 1;
+                    self.tokens.push(token);
                     let decoded = match self.decoder.push(token) {
                         Ok(text) => text,
                         Err(e) => return self.fail(ApiError::internal(format!("decoding a token: {e}"))),

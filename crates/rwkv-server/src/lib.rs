@@ -26,6 +26,7 @@ mod scheduler;
 mod stop;
 mod template;
 mod text_model;
+mod token_memory;
 
 use std::future::Future;
 use std::sync::Arc;

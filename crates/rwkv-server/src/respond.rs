@@ -50,12 +50,26 @@ pub fn usage(prompt_tokens: usize, completion_tokens: usize) -> Value {
     })
 }
 
+/// A chat prompt's text and tokens: a finished answer is remembered after them
+/// ([`crate::token_memory`]).
+pub struct Conversation {
+    pub text: String,
+    pub tokens: Vec<u32>,
+}
+
+fn remember(app: &App, conversation: &Option<Conversation>, generation: &Generation<'_>) {
+    if let Some(c) = conversation {
+        app.memory.remember_generation(&app.text.tokenizer, &c.text, &c.tokens, generation.tokens());
+    }
+}
+
 /// Answers `started`, as a stream or as one response, recording tokens and finish in `slot`.
 pub(crate) async fn respond<S: Shape>(
     app: Arc<App>,
     meta: Meta,
     settings: Settings,
     started: Started,
+    conversation: Option<Conversation>,
     prompt_tokens: usize,
     slot: LogSlot,
 ) -> Response {
@@ -65,6 +79,7 @@ pub(crate) async fn respond<S: Shape>(
         slot.completion_tokens(generation.completion_tokens());
         return match result {
             Ok((text, finish)) => {
+                remember(&app, &conversation, &generation);
                 slot.finish(finish.as_str());
                 let usage = usage(prompt_tokens, generation.completion_tokens());
                 Json(S::response(&meta, text, finish, usage)).into_response()
@@ -100,6 +115,7 @@ pub(crate) async fn respond<S: Shape>(
                     yield data(&chunk(&meta, json!([S::chunk_choice(&text, None)]), None));
                 }
                 Piece::Done(finish) => {
+                    remember(&app, &conversation, &generation);
                     slot.completion_tokens(generation.completion_tokens());
                     slot.finish(finish.as_str());
                     yield data(&chunk(&meta, json!([S::chunk_choice("", Some(finish))]), None));

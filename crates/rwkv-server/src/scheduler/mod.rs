@@ -21,6 +21,7 @@ pub(crate) struct Scheduler<E: Engine> {
     queue: VecDeque<Job>,
     running: HashMap<E::Seq, Running>,
     max_queue: usize,
+    peak_running: usize,
     steps: u64,
     tokens: u64,
 }
@@ -39,6 +40,7 @@ impl<E: Engine> Scheduler<E> {
             queue: VecDeque::new(),
             running: HashMap::new(),
             max_queue,
+            peak_running: 0,
             steps: 0,
             tokens: 0,
         }
@@ -120,6 +122,7 @@ impl<E: Engine> Scheduler<E> {
             match self.engine.add(&job.prompt, &job.sampler) {
                 Ok(id) => {
                     self.running.insert(id, Running { job, generated: 0 });
+                    self.peak_running = self.peak_running.max(self.running.len());
                 }
                 Err(e) => {
                     let failure = Failure { kind: FailureKind::Rejected, message: e.to_string() };
@@ -177,6 +180,7 @@ impl<E: Engine> Scheduler<E> {
         let stats = EngineStats {
             running: self.running.len(),
             queued: self.queue.len(),
+            peak_running: self.peak_running,
             max_batch: self.engine.max_batch(),
             max_queue: self.max_queue,
             steps: self.steps,

@@ -128,6 +128,7 @@ fn every_job_gets_exactly_its_tokens_and_the_batch_never_overflows() {
     // The figures are published after the last removal.
     wait_until("the figures", || handle.stats().running == 0);
     assert_eq!(handle.stats().tokens, 3 + 4 + 5 + 6 + 7);
+    assert_eq!(handle.stats().peak_running, 2);
     let record = record.lock().unwrap();
     assert_eq!(record.peak, 2, "two slots, five jobs: both slots used, never more");
     assert_eq!(record.removed, 5);
