@@ -9,6 +9,7 @@ use kernels::ln_shift::LnShift;
 use kernels::sample::Sample;
 use kernels::time_mix::{LoraRanks, TimeMix, TimeMixLora, TimeMixShape};
 use kernels::token_shift::TokenShift;
+use kernels::RowMode;
 
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
@@ -130,10 +131,10 @@ impl Ctx<'_> {
         let (s, c) = (self.scratch, self.hp.n_embd);
         let (gw, gb, gm) = (w.vec(c, ln_w, 1), w.vec(c, ln_b, 1), w.vec(c, mix, nmix));
         if self.path == Path::Fused {
-            fused.record(self.gpu, rec, t, s.x.all(), gw, gb, gm, shift_state, s.xs.all())?;
+            fused.record(self.gpu, rec, RowMode::Sequence, t, s.x.all(), gw, gb, gm, shift_state, s.xs.all())?;
         } else {
             self.kernels.layer_norm.record(self.gpu, rec, t, s.x.all(), gw, gb, s.xa.all())?;
-            plain.record(self.gpu, rec, t, s.xa.all(), gm, shift_state, s.xs.all())?;
+            plain.record(self.gpu, rec, RowMode::Sequence, t, s.xa.all(), gm, shift_state, s.xs.all())?;
         }
         Ok(())
     }
@@ -180,6 +181,7 @@ impl Ctx<'_> {
                 k.time_mix[first].record(
                     self.gpu,
                     rec,
+                    RowMode::Sequence,
                     t,
                     s.rkv.all(),
                     s.lora.all(),

@@ -105,7 +105,6 @@ struct SamplerBuffers {
     seen: GpuBuffer,
     scratch: GpuBuffer,
     state: GpuBuffer,
-    history: GpuBuffer,
     params: GpuBuffer,
 }
 
@@ -119,13 +118,13 @@ impl SamplerBuffers {
         m.kernels.sample.record(
             &m.gpu,
             rec,
+            1,
             &SampleBuffers {
                 logits: s.logits.all(),
                 counts: b.counts.all(),
                 seen: b.seen.all(),
                 scratch: b.scratch.all(),
                 state: b.state.all(),
-                history: b.history.all(),
                 out_token: s.tokens.range(0, 4),
                 params: b.params.all(),
             },
@@ -171,11 +170,10 @@ impl Model {
         let v = self.hp.vocab as u64;
         let buffers = SamplerBuffers {
             counts: gpu.buffer("sampler/counts", v * 4)?,
-            seen: gpu.buffer("sampler/seen", self.kernels.sample.seen_bytes())?,
+            seen: gpu.buffer("sampler/seen", self.kernels.sample.row_bytes().seen)?,
             scratch: gpu.buffer("sampler/scratch", v * 4)?,
             state: gpu.buffer_from("sampler/state", &initial_state(config.seed))?,
-            history: gpu.buffer("sampler/history", 4)?,
-            params: gpu.uniform("sampler/params", params.as_bytes())?,
+            params: gpu.buffer_init("sampler/params", params.as_bytes())?,
         };
         let step = TokenStep::capture(&self.ctx(), state, |rec| buffers.record_head_and_sample(self, rec, 0))?;
         Ok(Generator {
