@@ -79,7 +79,9 @@ pub fn assert_bitwise(what: &str, got: &[f32], want: &[f32]) -> Result<(), TestC
         return Err(TestCaseError::fail(format!("{what}: {} outputs, expected {}", got.len(), want.len())));
     }
     match got.iter().zip(want).position(|(g, w)| g.to_bits() != w.to_bits()) {
-        Some(i) => Err(TestCaseError::fail(format!("{what}: at {i} got {} want {} (not bitwise equal)", got[i], want[i]))),
+        Some(i) => {
+            Err(TestCaseError::fail(format!("{what}: at {i} got {} want {} (not bitwise equal)", got[i], want[i])))
+        }
         None => Ok(()),
     }
 }

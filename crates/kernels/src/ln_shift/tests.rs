@@ -38,7 +38,19 @@ impl Case {
         let st = testing::Guarded::with_contents(gpu, &self.state);
         let y = testing::Guarded::new(gpu, self.rows * self.nmix * self.c);
         let mut rec = gpu.recorder();
-        k.record(gpu, &mut rec, self.mode, self.rows as u32, x.all(), w.all(), b.all(), mu.all(), st.range(), y.range()).unwrap();
+        k.record(
+            gpu,
+            &mut rec,
+            self.mode,
+            self.rows as u32,
+            x.all(),
+            w.all(),
+            b.all(),
+            mu.all(),
+            st.range(),
+            y.range(),
+        )
+        .unwrap();
         rec.submit();
         (y.read(gpu), st.read(gpu))
     }

@@ -228,7 +228,11 @@ impl Sample {
             ranges.push(crate::prefix(range, r * row));
         }
         let groups = gpu.bind_groups(&self.pipeline, &[&ranges[..]])?;
-        rec.dispatch(&self.pipeline, &groups, workgroups_1d(rows, gpu.caps().limits.max_compute_workgroups_per_dimension));
+        rec.dispatch(
+            &self.pipeline,
+            &groups,
+            workgroups_1d(rows, gpu.caps().limits.max_compute_workgroups_per_dimension),
+        );
         Ok(())
     }
 }

@@ -19,7 +19,11 @@ fn share<T: Copy>(all: &[T], r: usize, width: usize) -> Vec<T> {
 /// `rows` steps its rows on `logits` ([steps][rows, V]) while each of `singles` (one session
 /// per row) steps on its row alone; every token, and at the end every row's counts, seen bits
 /// and state, must be bitwise those of its single-row run.
-fn check_rows_equal_singles(rows: &Session<'_>, singles: &[Session<'_>], logits: &[Vec<f32>]) -> Result<(), TestCaseError> {
+fn check_rows_equal_singles(
+    rows: &Session<'_>,
+    singles: &[Session<'_>],
+    logits: &[Vec<f32>],
+) -> Result<(), TestCaseError> {
     let (gpu, v) = (rows.gpu, rows.v);
     for (step, l) in logits.iter().enumerate() {
         rows.step(step, l);
@@ -66,7 +70,8 @@ fn rows_follow_the_reference_and_equal_single_row_runs() {
             let mut rng = testing::Rng::new(seed);
             let logits: Vec<Vec<f32>> = (0..steps).map(|_| rng.vec(rows * v, scale)).collect();
             let all = Session::rows(gpu, v, steps, &params, &seeds);
-            let singles: Vec<Session<'_>> = (0..rows).map(|r| Session::new(gpu, v, steps, &params[r], seeds[r])).collect();
+            let singles: Vec<Session<'_>> =
+                (0..rows).map(|r| Session::new(gpu, v, steps, &params[r], seeds[r])).collect();
             check_rows_equal_singles(&all, &singles, &logits)?;
             let tokens = all.history.read_u32(gpu);
             let (counts, seen, state) = (all.counts.read(gpu), all.seen_bits(), all.state.read_u32(gpu));
@@ -75,7 +80,12 @@ fn rows_follow_the_reference_and_equal_single_row_runs() {
                 for (step, l) in logits.iter().enumerate() {
                     follower.compare(step, &share(l, r, v), tokens[step * rows + r])?;
                 }
-                testing::assert_close(&format!("row {r} counts"), &share(&counts, r, v), &follower.counts, Tolerance::F32_EXACTISH)?;
+                testing::assert_close(
+                    &format!("row {r} counts"),
+                    &share(&counts, r, v),
+                    &follower.counts,
+                    Tolerance::F32_EXACTISH,
+                )?;
                 prop_assert_eq!(share(&seen, r, v), follower.seen.clone(), "row {} seen", r);
                 prop_assert_eq!(state[r * STATE_WORDS + 2], steps as u32, "row {} step counter", r);
                 tally.borrow_mut().add(follower.tally);
@@ -104,7 +114,8 @@ fn a_reset_row_starts_a_fresh_sequence() {
     let logits: Vec<Vec<f32>> = (0..before + after).map(|_| rng.vec(3 * v, 2.0)).collect();
 
     let all = Session::rows(gpu, v, before + after, &params, &seeds);
-    let singles: Vec<Session<'_>> = (0..3).map(|r| Session::new(gpu, v, before + after, &params[r], seeds[r])).collect();
+    let singles: Vec<Session<'_>> =
+        (0..3).map(|r| Session::new(gpu, v, before + after, &params[r], seeds[r])).collect();
     let restarted = Session::new(gpu, v, after, &fresh.0, fresh.1);
     for (step, l) in logits.iter().enumerate() {
         if step == before {

@@ -527,14 +527,17 @@ fn rejects_bad_input() {
     let bufs = sizes.map(|bytes| gpu.buffer("two rows", 2 * bytes).unwrap());
     // Every binding two rows long, except binding `short`, one word shorter.
     let buffers = |short: Option<usize>| {
-        let r: [BufferRange<'_>; 7] = std::array::from_fn(|j| {
-            if short == Some(j) {
-                bufs[j].range(0, 2 * sizes[j] - 4)
-            } else {
-                bufs[j].all()
-            }
-        });
-        SampleBuffers { logits: r[0], counts: r[1], seen: r[2], scratch: r[3], state: r[4], out_token: r[5], params: r[6] }
+        let r: [BufferRange<'_>; 7] =
+            std::array::from_fn(|j| if short == Some(j) { bufs[j].range(0, 2 * sizes[j] - 4) } else { bufs[j].all() });
+        SampleBuffers {
+            logits: r[0],
+            counts: r[1],
+            seen: r[2],
+            scratch: r[3],
+            state: r[4],
+            out_token: r[5],
+            params: r[6],
+        }
     };
     let mut rec = gpu.recorder();
     assert!(k.record(gpu, &mut rec, 2, &buffers(None)).is_ok());

@@ -360,7 +360,17 @@ impl TimeMixLora {
         out: BufferRange<'_>,
     ) -> crate::Result<()> {
         let shape = self.shape;
-        check_common(NAME_LORA, shape, RowMode::Sequence, tokens, &rkv, (&params, ParamRow::FUSED_ROWS), &v_first, &state, &out)?;
+        check_common(
+            NAME_LORA,
+            shape,
+            RowMode::Sequence,
+            tokens,
+            &rkv,
+            (&params, ParamRow::FUSED_ROWS),
+            &v_first,
+            &state,
+            &out,
+        )?;
         let total = self.ranks.total();
         crate::check_len(NAME_LORA, "hidden", hidden.size, tokens as u64 * total * 4)?;
         crate::check_len(NAME_LORA, "lora_bt", lora_bt.size, shape.channels() * total * 4)?;

@@ -82,11 +82,7 @@ impl TokenShift {
         ];
         let pipeline = self.pipelines.get(mode);
         let groups = gpu.bind_groups(pipeline, &[&ranges])?;
-        rec.dispatch(
-            pipeline,
-            &groups,
-            workgroups_1d(rows, gpu.caps().limits.max_compute_workgroups_per_dimension),
-        );
+        rec.dispatch(pipeline, &groups, workgroups_1d(rows, gpu.caps().limits.max_compute_workgroups_per_dimension));
         Ok(())
     }
 }

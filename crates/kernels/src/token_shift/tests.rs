@@ -95,7 +95,11 @@ fn rejects_bad_shapes() {
     assert!(k.record(gpu, &mut rec, seq, 2, small.all(), small.all(), small.all(), small.all()).is_err());
     assert!(k.record(gpu, &mut rec, seq, 0, small.all(), small.all(), small.all(), small.all()).is_err());
     // Two rows: a state of one row is enough in Sequence mode, too small in Independent mode.
-    let (xa, mu, y) = (gpu.buffer("xa", 2 * 8 * 4).unwrap(), gpu.buffer("mu", 6 * 8 * 4).unwrap(), gpu.buffer("y", 12 * 8 * 4).unwrap());
+    let (xa, mu, y) = (
+        gpu.buffer("xa", 2 * 8 * 4).unwrap(),
+        gpu.buffer("mu", 6 * 8 * 4).unwrap(),
+        gpu.buffer("y", 12 * 8 * 4).unwrap(),
+    );
     assert!(k.record(gpu, &mut rec, seq, 2, xa.all(), mu.all(), small.all(), y.all()).is_ok());
     let ind = RowMode::Independent;
     assert!(k.record(gpu, &mut rec, ind, 2, xa.all(), mu.all(), small.all(), y.all()).is_err());
