@@ -99,7 +99,8 @@ pub(crate) fn measure(model: &Arc<Model>, sizes: &[usize], prompt_tokens: usize,
             p
         })
         .collect();
-    let bar = progress::tokens_bar("batch bench", PROMPTS.min(sizes.iter().copied().max().unwrap_or(1)) + sizes.len(), 1);
+    let bar =
+        progress::tokens_bar("batch bench", PROMPTS.min(sizes.iter().copied().max().unwrap_or(1)) + sizes.len(), 1);
     let mut alone = Vec::new();
     for p in prompts.iter().take(sizes.iter().copied().max().unwrap_or(1).min(PROMPTS)) {
         let run = run_batch(model, 1, std::slice::from_ref(p), gen)?;
@@ -127,7 +128,10 @@ pub(crate) fn measure(model: &Arc<Model>, sizes: &[usize], prompt_tokens: usize,
 
 pub(crate) fn print(runs: &[BatchRun]) {
     println!("\nbatched decode (greedy; sequence i continues prompt i mod {PROMPTS}):");
-    println!("  {:>5} {:>14} {:>14} {:>10} {:>12}  hashes = B=1", "B", "aggregate", "per sequence", "step", "first tokens");
+    println!(
+        "  {:>5} {:>14} {:>14} {:>10} {:>12}  hashes = B=1",
+        "B", "aggregate", "per sequence", "step", "first tokens"
+    );
     for r in runs {
         println!(
             "  {:>5} {:>10.1} t/s {:>10.1} t/s {:>7.2} ms {:>10.2} s  {}",

@@ -44,11 +44,7 @@ impl<V> PrefixCache<V> {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        CacheStats {
-            entries: self.entries.len(),
-            bytes: self.entries.iter().map(|e| e.bytes).sum(),
-            ..self.stats
-        }
+        CacheStats { entries: self.entries.len(), bytes: self.entries.iter().map(|e| e.bytes).sum(), ..self.stats }
     }
 
     /// The entry with the longest key that is a prefix of `tokens` and at most `max_len` long

@@ -115,7 +115,7 @@ impl Batch {
         let dims = model.new_state()?.dims();
         let pool = StatePool::new(model.gpu(), dims, b)?;
         let vocab = model.hparams().vocab;
-        let rows = RowBuffers::new(model.gpu(), b, vocab, model.kernels.sample.seen_bytes())?;
+        let rows = RowBuffers::new(model.gpu(), b, vocab, model.kernels.sample.row_bytes().seen)?;
         let prefill_chunk = options.prefill_chunk.unwrap_or(usize::MAX).clamp(1, model.max_chunk());
         Ok(Batch {
             model,
@@ -342,7 +342,12 @@ impl Batch {
 
     /// Feeds the next prompt chunk of joining sequence `id`; once only its last prompt token is
     /// left, moves it into a free row with that token as the row's input.
-    fn prefill_or_join(&mut self, ctx: &Ctx<'_>, rec: &mut gpu_core::Recorder<'_>, id: SeqId) -> Result<(), ModelError> {
+    fn prefill_or_join(
+        &mut self,
+        ctx: &Ctx<'_>,
+        rec: &mut gpu_core::Recorder<'_>,
+        id: SeqId,
+    ) -> Result<(), ModelError> {
         let seq = self.seqs.get_mut(&id).expect("a joining sequence is known");
         let Phase::Joining { state, fed } = &mut seq.phase else {
             unreachable!("only joining sequences wait to join");

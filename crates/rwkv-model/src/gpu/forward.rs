@@ -153,16 +153,7 @@ impl Ctx<'_> {
     ) -> Result<(), ModelError> {
         let s = self.scratch;
         let table = self.weights.table.all();
-        self.kernels.embedding.record(
-            self.gpu,
-            rec,
-            t,
-            tokens,
-            table,
-            self.norm(0),
-            self.norm(1),
-            s.x.all(),
-        )?;
+        self.kernels.embedding.record(self.gpu, rec, t, tokens, table, self.norm(0), self.norm(1), s.x.all())?;
         let prologue = match rows {
             Rows::Sequence(state) if self.one_token_prologue(t) => Some(state),
             _ => None,
@@ -192,10 +183,10 @@ impl Ctx<'_> {
         let (s, c) = (self.scratch, self.hp.n_embd);
         let (gw, gb, gm) = (w.vec(c, ln_w, 1), w.vec(c, ln_b, 1), w.vec(c, mix, nmix));
         if self.path == Path::Fused {
-            fused.record(self.gpu, rec, t, mode, s.x.all(), gw, gb, gm, shift_state, s.xs.all())?;
+            fused.record(self.gpu, rec, mode, t, s.x.all(), gw, gb, gm, shift_state, s.xs.all())?;
         } else {
             self.kernels.layer_norm.record(self.gpu, rec, t, s.x.all(), gw, gb, s.xa.all())?;
-            plain.record(self.gpu, rec, t, mode, s.xa.all(), gm, shift_state, s.xs.all())?;
+            plain.record(self.gpu, rec, mode, t, s.xa.all(), gm, shift_state, s.xs.all())?;
         }
         Ok(())
     }
@@ -245,8 +236,8 @@ impl Ctx<'_> {
                 k.time_mix[first].record(
                     self.gpu,
                     rec,
-                    t,
                     rows.mode(),
+                    t,
                     s.rkv.all(),
                     s.lora.all(),
                     params,

@@ -109,7 +109,6 @@ struct SamplerBuffers {
     seen: GpuBuffer,
     scratch: GpuBuffer,
     state: GpuBuffer,
-    history: GpuBuffer,
     params: GpuBuffer,
 }
 
@@ -123,13 +122,13 @@ impl SamplerBuffers {
         ctx.kernels.sample.record(
             ctx.gpu,
             rec,
+            1,
             &SampleBuffers {
                 logits: s.logits.all(),
                 counts: b.counts.all(),
                 seen: b.seen.all(),
                 scratch: b.scratch.all(),
                 state: b.state.all(),
-                history: b.history.all(),
                 out_token: b.token.all(),
                 params: b.params.all(),
             },
@@ -176,11 +175,10 @@ impl Model {
         let buffers = SamplerBuffers {
             token: gpu.buffer("sampler/token", 4)?,
             counts: gpu.buffer("sampler/counts", v * 4)?,
-            seen: gpu.buffer("sampler/seen", self.kernels.sample.seen_bytes())?,
+            seen: gpu.buffer("sampler/seen", self.kernels.sample.row_bytes().seen)?,
             scratch: gpu.buffer("sampler/scratch", v * 4)?,
             state: gpu.buffer_from("sampler/state", &initial_state(config.seed))?,
-            history: gpu.buffer("sampler/history", 4)?,
-            params: gpu.uniform("sampler/params", params.as_bytes())?,
+            params: gpu.buffer_init("sampler/params", params.as_bytes())?,
         };
         let step = self.with_ctx(|ctx| {
             TokenStep::capture(ctx, state, buffers.token.all(), |rec| buffers.record_head_and_sample(ctx, rec, 0))

@@ -32,10 +32,6 @@ impl StatePool {
         })
     }
 
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
     /// Bytes of its GPU buffers.
     pub fn bytes(&self) -> u64 {
         self.shift_att.size() + self.shift_ffn.size() + self.wkv.size()
