@@ -11,6 +11,7 @@ pub(crate) enum Command {
     Dispatch { pipeline: wgpu::ComputePipeline, label: Arc<str>, groups: Box<[BindGroup]>, workgroups: [u32; 3] },
     Copy { src: GpuBuffer, src_offset: u64, dst: GpuBuffer, dst_offset: u64, size: u64 },
     CopyToRaw { src: GpuBuffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, size: u64 },
+    Clear { buffer: GpuBuffer, offset: u64, size: u64 },
 }
 
 /// A fixed sequence of dispatches (and buffer copies) that owns its pipelines, bind groups and
@@ -37,7 +38,7 @@ impl DispatchList {
         for c in &self.commands {
             match c {
                 Command::Dispatch { .. } => s.dispatches += 1,
-                Command::Copy { .. } | Command::CopyToRaw { .. } => s.copies += 1,
+                Command::Copy { .. } | Command::CopyToRaw { .. } | Command::Clear { .. } => s.copies += 1,
             }
         }
         s

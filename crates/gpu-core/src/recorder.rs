@@ -146,6 +146,16 @@ impl<'g> Recorder<'g> {
         self.stats.copies += 1;
     }
 
+    /// Records a fill of `size` bytes at `offset` of `buffer` with zeros (closes the open pass;
+    /// both multiples of 4).
+    pub fn clear(&mut self, buffer: &GpuBuffer, offset: u64, size: u64) {
+        match self.encoder_outside_pass() {
+            Some(enc) => enc.clear_buffer(buffer.raw(), offset, Some(size)),
+            None => self.push(Command::Clear { buffer: buffer.clone(), offset, size }),
+        }
+        self.stats.copies += 1;
+    }
+
     /// Like [`Recorder::copy`], into a raw wgpu buffer (e.g. a mappable staging buffer).
     pub fn copy_to_raw(&mut self, src: &GpuBuffer, src_offset: u64, dst: &wgpu::Buffer, dst_offset: u64, size: u64) {
         match self.encoder_outside_pass() {
@@ -185,6 +195,7 @@ impl<'g> Recorder<'g> {
                 Command::CopyToRaw { src, src_offset, dst, dst_offset, size } => {
                     self.copy_to_raw(src, *src_offset, dst, *dst_offset, *size)
                 }
+                Command::Clear { buffer, offset, size } => self.clear(buffer, *offset, *size),
             }
         }
     }

@@ -15,11 +15,14 @@ pub mod matmul_coop;
 pub mod matvec;
 pub mod packing;
 pub mod projection;
+pub mod row_mode;
 pub mod sample;
 pub mod time_mix;
 pub mod token_shift;
 
 mod token_count;
+
+pub use row_mode::RowMode;
 
 #[cfg(test)]
 pub(crate) mod argmax;

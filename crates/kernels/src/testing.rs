@@ -61,6 +61,31 @@ pub fn widths() -> impl proptest::strategy::Strategy<Value = usize> {
     ]
 }
 
+/// Both row modes of the stateful kernels.
+pub fn row_modes() -> impl proptest::strategy::Strategy<Value = crate::RowMode> {
+    proptest::prop_oneof![
+        proptest::strategy::Just(crate::RowMode::Sequence),
+        proptest::strategy::Just(crate::RowMode::Independent)
+    ]
+}
+
+/// Row counts every stateful kernel is checked with in both row modes: one row, and odd counts
+/// that fill no workgroup or vector evenly.
+pub const ODD_ROWS: [usize; 4] = [1, 3, 7, 33];
+
+/// Whether two outputs are the same bits (NaNs included), naming the first difference.
+pub fn assert_bitwise(what: &str, got: &[f32], want: &[f32]) -> Result<(), TestCaseError> {
+    if got.len() != want.len() {
+        return Err(TestCaseError::fail(format!("{what}: {} outputs, expected {}", got.len(), want.len())));
+    }
+    match got.iter().zip(want).position(|(g, w)| g.to_bits() != w.to_bits()) {
+        Some(i) => {
+            Err(TestCaseError::fail(format!("{what}: at {i} got {} want {} (not bitwise equal)", got[i], want[i])))
+        }
+        None => Ok(()),
+    }
+}
+
 pub fn upload(gpu: &Gpu, data: &[f32]) -> GpuBuffer {
     gpu.buffer_from("test input", data).unwrap()
 }

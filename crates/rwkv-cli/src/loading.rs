@@ -47,7 +47,8 @@ impl PathArgs {
 /// A model on the GPU with its tokenizer.
 pub struct Loaded {
     pub file: ModelFile,
-    pub model: Model,
+    /// Shared: a batch ([`rwkv_model::batch::Batch`]) holds it too.
+    pub model: Arc<Model>,
     pub tokenizer: Tokenizer,
     /// Seconds to read the tokenizer from the file.
     pub tokenizer_secs: f64,
@@ -91,7 +92,7 @@ pub fn load_file_with(gpu: Arc<Gpu>, file: ModelFile, options: &ModelOptions) ->
     .with_context(|| format!("loading {} onto {}", file.path().display(), gpu.caps().adapter_name))?;
     bar.finish_and_clear();
     let load_secs = start.elapsed().as_secs_f64();
-    Ok(Loaded { file, model, tokenizer, tokenizer_secs, load_secs })
+    Ok(Loaded { file, model: Arc::new(model), tokenizer, tokenizer_secs, load_secs })
 }
 
 /// Refuses, before any upload, a model that cannot fit the device: a tensor the engine binds whole

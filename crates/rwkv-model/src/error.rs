@@ -68,6 +68,9 @@ pub enum ModelError {
     #[error("no tokens to process")]
     EmptyInput,
 
+    #[error("the batch is full: it decodes at most {max} sequences at once")]
+    BatchFull { max: usize },
+
     #[error("token id {token} is outside the vocabulary of {vocab} tokens")]
     TokenOutOfRange { token: u32, vocab: usize },
 

@@ -22,3 +22,6 @@ pub mod reference;
 
 // The GPU forward pass.
 pub mod gpu;
+
+// Many sequences at once on the GPU.
+pub mod batch;

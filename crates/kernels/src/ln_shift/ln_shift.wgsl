@@ -1,17 +1,25 @@
 // LayerNorm fused with the token shift. For each row t of the raw residual x [T, C]:
 //   xa[t] = LN(x[t]; weight, bias)
-//   y[j][t] = xa[t] + (prev - xa[t]) * mu[j],   prev = shift_state for t = 0, else xa[t - 1]
-// and afterwards shift_state = xa[T - 1] (the state holds the previous token's LN output).
-// One workgroup per row t; each normalises its own row and the row it needs besides: t - 1,
-// or T - 1 for workgroup 0 (which writes it to the state). Rows: arrayLength(x) / C.
+//   y[j][t] = xa[t] + (prev - xa[t]) * mu[j]
+// Two row modes (the INDEPENDENT override; kernels::RowMode):
+//   Sequence (false): the rows are consecutive tokens of one sequence with one state [C]:
+//     prev = shift_state for t = 0, else xa[t - 1]; afterwards shift_state = xa[T - 1].
+//   Independent (true): row t is its own sequence with its own state row t of [T, C]:
+//     prev = shift_state[t]; afterwards shift_state[t] = xa[t].
+// One workgroup per row t; each normalises its own row and the one whose LN it needs besides
+// (the "other" row): t - 1, or T - 1 for workgroup 0 (which writes it to the state), in
+// Sequence mode; row t itself in Independent mode (the same arithmetic, so the state receives
+// exactly xa[t]). Rows: arrayLength(x) / C.
 //
-// Race rule: only workgroup 0 touches shift_state; each of its invocations reads the state of
-// its own channels before overwriting them.
+// Race rule: in Sequence mode only workgroup 0 touches shift_state; in Independent mode each
+// workgroup touches only its own state row. Each invocation reads the state of its own
+// channels before overwriting them.
 
 override C: u32;
 override NMIX: u32 = 1u;
 override EPS: f32 = 1e-5;
 override WG: u32 = 256u; // a power of two
+override INDEPENDENT: bool = false;
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> weight: array<f32>;
@@ -45,9 +53,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (t >= rows) {
         return;
     }
-    let other = select(rows - 1u, t - 1u, t > 0u);
+    let other = select(select(rows - 1u, t - 1u, t > 0u), t, INDEPENDENT);
     let bt = t * C;
     let bo = other * C;
+    // Whether this row reads and writes the state, and where its state row starts.
+    let stateful = INDEPENDENT || t == 0u;
+    let bs = select(0u, bt, INDEPENDENT);
     // Two-pass statistics of both rows at once (x = row t, y = the other row).
     var s = vec2<f32>(0.0);
     for (var i = lid; i < C; i += WG) {
@@ -66,9 +77,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         let cur = (x[bt + i] - mean.x) * inv.x * w + b;
         let oth = (x[bo + i] - mean.y) * inv.y * w + b;
         var prev = oth;
-        if (t == 0u) {
-            prev = shift_state[i];
-            shift_state[i] = oth;
+        if (stateful) {
+            prev = shift_state[bs + i];
+            shift_state[bs + i] = oth;
         }
         let d = prev - cur;
         for (var j = 0u; j < NMIX; j++) {

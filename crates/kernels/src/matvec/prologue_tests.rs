@@ -331,7 +331,19 @@ fn two_tokens(gpu: &Gpu, format: WeightFormat, c: u32, seed: u64) {
             let ranges: Vec<BufferRange<'_>> = wb.iter().map(|b| b.all()).collect();
             mv.record(gpu, &mut rec, parity, xb.all(), vb.all(), shift.range(), &ranges, None, y.range()).unwrap();
         }
-        ln.record(gpu, &mut rec, 1, xb.all(), lnw.all(), lnb.all(), mu.all(), state.range(), mixed.all()).unwrap();
+        ln.record(
+            gpu,
+            &mut rec,
+            crate::RowMode::Sequence,
+            1,
+            xb.all(),
+            lnw.all(),
+            lnb.all(),
+            mu.all(),
+            state.range(),
+            mixed.all(),
+        )
+        .unwrap();
         for ((mv, wb), y) in plain.iter().zip(&wbufs).zip(&yp) {
             let ranges: Vec<BufferRange<'_>> = wb.iter().map(|b| b.all()).collect();
             mv.record(gpu, &mut rec, mixed.all(), &ranges, None, y.range()).unwrap();

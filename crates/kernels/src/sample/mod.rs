@@ -1,17 +1,22 @@
 //! Sampling on the GPU with ChatRWKV's semantics (penalties, softmax, top-p, top-k,
-//! temperature, draw, penalty bookkeeping): the CPU writes nothing per token and reads the
-//! tokens back whenever it likes from `history`. See `sample.wgsl` for the exact definition.
+//! temperature, draw, penalty bookkeeping), for R independent rows (sequences) at once: the CPU
+//! writes nothing per token. See `sample.wgsl` for the exact definition.
 //!
-//! Bindings (group 0), one workgroup:
-//! - 0 `logits` [V] f32 read;
-//! - 1 `counts` [V] f32 read_write: the decayed occurrence counts (zero at sequence start);
-//! - 2 `seen` [ceil(V / 32)] u32 read_write: one bit per token seen so far (zero at start);
-//! - 3 `scratch` [V] f32 read_write: working space;
-//! - 4 `state` [3] u32 read_write: seed (low, high word) and step counter ([`initial_state`]);
-//! - 5 `history` [any] u32 read_write: `history[step] = token` (skipped past its end);
-//! - 6 `out_token` [1] u32 read_write: the token (what the next step's embedding reads);
-//! - 7 `params` uniform [`SampleParams`] (96 bytes: the settings and up to [`MAX_BANNED`]
-//!   banned tokens, which are never sampled).
+//! Bindings (group 0), one workgroup per row; every buffer holds R rows, row r's share at r
+//! times the per-row size ([`Sample::row_bytes`]), and workgroup r touches only row r's shares:
+//! - 0 `logits` [R, V] f32 read;
+//! - 1 `counts` [R, V] f32 read_write: the decayed occurrence counts (zero at sequence start);
+//! - 2 `seen` [R, ceil(V / 32)] u32 read_write: one bit per token seen so far (zero at start);
+//! - 3 `scratch` [R, V] f32 read_write: working space;
+//! - 4 `state` [R, STATE_WORDS] u32 read_write: seed (low, high word) and step counter
+//!   ([`initial_state`]);
+//! - 5 `out_token` [R] u32 read_write: each row's token (what the next step's embedding reads);
+//! - 6 `params` [R] [`SampleParams`] read (96 bytes each: the settings and up to
+//!   [`MAX_BANNED`] banned tokens, which are never sampled).
+//!
+//! A sequence joins row r with its rows of `counts` and `seen` zeroed, `initial_state(seed)` in
+//! its row of `state` and its settings in `params[r]` (writes of [`Sample::row_bytes`] at their
+//! offsets; nothing else of the other rows changes).
 //!
 //! Seven storage buffers: fits WebGPU's default limit of eight. Differences from ChatRWKV:
 //! ties at the top-k cut are all kept (numpy keeps an arbitrary k of them); top_p >= 1 keeps
@@ -20,11 +25,13 @@
 
 mod reference;
 #[cfg(test)]
+mod rows_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 
-use gpu_core::{Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
+use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
 pub use reference::{decide, draw_uniform, sample, update, Outcome};
 
@@ -38,9 +45,8 @@ pub const KERNEL: KernelSource = KernelSource {
         Binding::read_write(0, 2, "seen"),
         Binding::read_write(0, 3, "scratch"),
         Binding::read_write(0, 4, "state"),
-        Binding::read_write(0, 5, "history"),
-        Binding::read_write(0, 6, "out_token"),
-        Binding::uniform(0, 7, "params"),
+        Binding::read_write(0, 5, "out_token"),
+        Binding::read(0, 6, "params"),
     ],
     needs: Needs { shader_f16: false, subgroups: false, cooperative_matrix: false },
 };
@@ -48,7 +54,7 @@ pub const KERNEL: KernelSource = KernelSource {
 /// The most banned tokens a [`SampleParams`] holds.
 pub const MAX_BANNED: usize = 16;
 
-/// Sampling parameters, laid out as the shader's uniform `Params` (96 bytes). Build the banned
+/// Sampling parameters of one row, laid out as the shader's `Params` (96 bytes). Build the banned
 /// list with [`SampleParams::with_banned`]; check the whole with [`SampleParams::validate`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -142,12 +148,17 @@ impl SampleParams {
     }
 }
 
-/// The `state` words that start a sequence with `seed`.
-pub fn initial_state(seed: u64) -> [u32; 3] {
+/// Words of one row's `state`.
+pub const STATE_WORDS: usize = 3;
+
+/// The `state` words of a row that starts a sequence with `seed` (to be written at row r's
+/// offset, r times [`SampleRowBytes::state`]).
+pub fn initial_state(seed: u64) -> [u32; STATE_WORDS] {
     [seed as u32, (seed >> 32) as u32, 0]
 }
 
-/// The buffers one sampling step binds (see the module documentation).
+/// The buffers one sampling step binds (see the module documentation), each holding at least
+/// the rows sampled.
 #[derive(Clone, Copy, Debug)]
 pub struct SampleBuffers<'a> {
     pub logits: BufferRange<'a>,
@@ -155,9 +166,20 @@ pub struct SampleBuffers<'a> {
     pub seen: BufferRange<'a>,
     pub scratch: BufferRange<'a>,
     pub state: BufferRange<'a>,
-    pub history: BufferRange<'a>,
     pub out_token: BufferRange<'a>,
     pub params: BufferRange<'a>,
+}
+
+/// Bytes of one row's share of each buffer: row r's share starts at r times these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleRowBytes {
+    pub logits: u64,
+    pub counts: u64,
+    pub seen: u64,
+    pub scratch: u64,
+    pub state: u64,
+    pub out_token: u64,
+    pub params: u64,
 }
 
 /// Sampling from a vocabulary of `v` tokens.
@@ -173,34 +195,44 @@ impl Sample {
         Ok(Sample { pipeline: gpu.pipeline(&KERNEL, &[("V", v as f64), ("WG", wg as f64)])?, v })
     }
 
-    /// Bytes of the `seen` bitmap.
-    pub fn seen_bytes(&self) -> u64 {
-        (self.v as u64).div_ceil(32) * 4
+    /// Bytes of one row's share of each buffer.
+    pub fn row_bytes(&self) -> SampleRowBytes {
+        let v = self.v as u64 * 4;
+        SampleRowBytes {
+            logits: v,
+            counts: v,
+            seen: (self.v as u64).div_ceil(32) * 4,
+            scratch: v,
+            state: STATE_WORDS as u64 * 4,
+            out_token: 4,
+            params: std::mem::size_of::<SampleParams>() as u64,
+        }
     }
 
-    /// Samples one token (one dispatch of one workgroup).
-    pub fn record(&self, gpu: &Gpu, rec: &mut Recorder<'_>, b: &SampleBuffers<'_>) -> crate::Result<()> {
-        let row = self.v as u64 * 4;
-        crate::check_len("sample", "logits", b.logits.size, row)?;
-        crate::check_len("sample", "counts", b.counts.size, row)?;
-        crate::check_len("sample", "seen", b.seen.size, self.seen_bytes())?;
-        crate::check_len("sample", "scratch", b.scratch.size, row)?;
-        crate::check_len("sample", "state", b.state.size, 12)?;
-        crate::check_len("sample", "history", b.history.size, 4)?;
-        crate::check_len("sample", "out_token", b.out_token.size, 4)?;
-        crate::check_len("sample", "params", b.params.size, std::mem::size_of::<SampleParams>() as u64)?;
-        let ranges = [
-            crate::prefix(b.logits, row),
-            crate::prefix(b.counts, row),
-            crate::prefix(b.seen, self.seen_bytes()),
-            crate::prefix(b.scratch, row),
-            crate::prefix(b.state, 12),
-            b.history,
-            crate::prefix(b.out_token, 4),
-            crate::prefix(b.params, std::mem::size_of::<SampleParams>() as u64),
-        ];
-        let groups = gpu.bind_groups(&self.pipeline, &[&ranges])?;
-        rec.dispatch(&self.pipeline, &groups, [1, 1, 1]);
+    /// Samples one token for each of `rows` rows (one dispatch, one workgroup per row).
+    pub fn record(&self, gpu: &Gpu, rec: &mut Recorder<'_>, rows: u32, b: &SampleBuffers<'_>) -> crate::Result<()> {
+        crate::check_shape("sample", "rows", rows, rows > 0)?;
+        let per = self.row_bytes();
+        let r = rows as u64;
+        let mut ranges = Vec::with_capacity(7);
+        for (name, range, row) in [
+            ("logits", b.logits, per.logits),
+            ("counts", b.counts, per.counts),
+            ("seen", b.seen, per.seen),
+            ("scratch", b.scratch, per.scratch),
+            ("state", b.state, per.state),
+            ("out_token", b.out_token, per.out_token),
+            ("params", b.params, per.params),
+        ] {
+            crate::check_len("sample", name, range.size, r * row)?;
+            ranges.push(crate::prefix(range, r * row));
+        }
+        let groups = gpu.bind_groups(&self.pipeline, &[&ranges[..]])?;
+        rec.dispatch(
+            &self.pipeline,
+            &groups,
+            workgroups_1d(rows, gpu.caps().limits.max_compute_workgroups_per_dimension),
+        );
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-// GPU sampling of one token from one row of V logits, with ChatRWKV's semantics (PIPELINE):
+// GPU sampling of one token from each of R rows of V logits (R independent sequences), with
+// ChatRWKV's semantics (PIPELINE). For row r, with its own settings params[r]:
 //   1. penalties: l[t] = logit[t] - (presence + count[t] * frequency) for every token seen so far;
 //      banned tokens (params.banned, at most MAX_BANNED) are out: l[t] = -infinity;
 //   2. e[t] = exp(l[t] - max l) (softmax without the division: every later step is invariant
@@ -11,12 +12,14 @@
 //      temperature == 1); temperature 0 means temperature 1 with top_p 0 (greedy, ties kept);
 //   6. draw: r = u * sum(w) with u uniform in [0, 1) from a counter-based hash of
 //      (seed, step); the token is the first index (in index order) whose cumulative w exceeds r;
-//   7. counts *= decay, count[token] += 1, token marked seen; out_token[0] = token,
-//      history[step] = token (if step < its length), step += 1.
+//   7. counts *= decay, count[token] += 1, token marked seen; out_token[r] = token, step += 1.
 // The cutoffs are found without sorting: a binary search over the bit patterns of positive
 // f32 (ordered like the values) with one workgroup reduction per step.
 //
-// One workgroup (WG invocations, a power of two), dispatched once.
+// One workgroup (WG invocations, a power of two) per row; the row count R is the exactly bound
+// `out_token`'s length. Workgroup r reads and writes only its row's share of each buffer:
+// logits, counts, scratch [R, V]; seen [R, W] (W = ceil(V / 32) words); state [R, STATE_WORDS];
+// params [R]; out_token [R].
 
 struct Params {
     temperature: f32,
@@ -27,9 +30,8 @@ struct Params {
     penalty_decay: f32,
     banned_count: u32,
     pad: u32,
-    // The banned token ids, four per element (arrays in a uniform have a 16-byte stride);
-    // only the first banned_count are used.
-    banned: array<vec4<u32>, 4>,
+    // The banned token ids; only the first banned_count are used.
+    banned: array<u32, MAX_BANNED>,
 }
 
 override V: u32;
@@ -40,16 +42,19 @@ override WG: u32 = 256u;
 @group(0) @binding(2) var<storage, read_write> seen: array<u32>;
 @group(0) @binding(3) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(4) var<storage, read_write> state: array<u32>;
-@group(0) @binding(5) var<storage, read_write> history: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out_token: array<u32>;
-@group(0) @binding(7) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read_write> out_token: array<u32>;
+@group(0) @binding(6) var<storage, read> params: array<Params>;
 
 var<workgroup> red_f: array<f32, WG>;
 var<workgroup> red_u: array<u32, WG>;
 var<workgroup> chosen: u32;
 
+// This workgroup's row's settings.
+var<private> prm: Params;
+
 const NONE: u32 = 0xffffffffu;
 const MAX_BANNED: u32 = 16u;
+const STATE_WORDS: u32 = 3u;       // per row: seed (low, high word), step counter
 const ONE_BITS: u32 = 0x3f800000u; // 1.0, the largest e
 const SEARCH_STEPS: u32 = 30u;     // 2^30 > ONE_BITS + 1: the search interval shrinks to one
 
@@ -106,9 +111,9 @@ fn draw_uniform(seed_lo: u32, seed_hi: u32, step: u32) -> f32 {
 }
 
 fn is_banned(token: u32) -> bool {
-    let n = min(params.banned_count, MAX_BANNED);
+    let n = min(prm.banned_count, MAX_BANNED);
     for (var j = 0u; j < n; j++) {
-        if (params.banned[j / 4u][j % 4u] == token) {
+        if (prm.banned[j] == token) {
             return true;
         }
     }
@@ -123,27 +128,37 @@ fn weight(e: f32, cutoff: f32, use_pow: bool, inv_t: f32) -> f32 {
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let row = flat_workgroup(wid, nwg);
+    if (row >= arrayLength(&out_token)) {
+        return;
+    }
+    // Row r's share of each buffer starts at these indices.
+    let lo = row * V;
+    let seen_lo = row * ((V + 31u) / 32u);
+    let state_lo = row * STATE_WORDS;
+    prm = params[row];
     if (lid == 0u) {
         chosen = NONE;
     }
-    var temperature = params.temperature;
-    var top_p = params.top_p;
+    var temperature = prm.temperature;
+    var top_p = prm.top_p;
     if (temperature == 0.0) {
         temperature = 1.0;
         top_p = 0.0;
     }
-    let k = params.top_k;
+    let k = prm.top_k;
 
     // 1-2. Penalised logits, their maximum over the tokens not banned, e = exp(l - max) (0 if
     // banned) and its sum.
     var m = -3.40282347e38;
     for (var i = lid; i < V; i += WG) {
-        var l = logits[i];
-        if (((seen[i / 32u] >> (i % 32u)) & 1u) != 0u) {
-            l -= params.presence_penalty + counts[i] * params.frequency_penalty;
+        var l = logits[lo + i];
+        if (((seen[seen_lo + i / 32u] >> (i % 32u)) & 1u) != 0u) {
+            l -= prm.presence_penalty + counts[lo + i] * prm.frequency_penalty;
         }
-        scratch[i] = l;
+        scratch[lo + i] = l;
         if (!is_banned(i)) {
             m = max(m, l);
         }
@@ -151,8 +166,8 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     m = reduce_max(lid, m);
     var s = 0.0;
     for (var i = lid; i < V; i += WG) {
-        let e = select(exp(scratch[i] - m), 0.0, is_banned(i));
-        scratch[i] = e;
+        let e = select(exp(scratch[lo + i] - m), 0.0, is_banned(i));
+        scratch[lo + i] = e;
         s += e;
     }
     let total = reduce_sum_count(lid, s, 0u).sum;
@@ -175,7 +190,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             var sp = 0.0;
             var ck = 0u;
             for (var i = lid; i < V; i += WG) {
-                let e = scratch[i];
+                let e = scratch[lo + i];
                 sp += select(0.0, e, e >= tp);
                 ck += select(0u, 1u, e >= tk);
             }
@@ -204,7 +219,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     let end = min(start + chunk, V);
     var ws = 0.0;
     for (var i = start; i < end; i++) {
-        ws += weight(scratch[i], cutoff, use_pow, inv_t);
+        ws += weight(scratch[lo + i], cutoff, use_pow, inv_t);
     }
     red_f[lid] = ws;
     workgroupBarrier();
@@ -223,9 +238,9 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         excl = red_f[lid - 1u];
     }
     let wtotal = red_f[WG - 1u];
-    let seed_lo = state[0];
-    let seed_hi = state[1];
-    let step = state[2];
+    let seed_lo = state[state_lo];
+    let seed_hi = state[state_lo + 1u];
+    let step = state[state_lo + 2u];
     var r = draw_uniform(seed_lo, seed_hi, step) * wtotal;
     if (r >= wtotal) {
         r = bitcast<f32>(bitcast<u32>(wtotal) - 1u); // u * total rounded up to total
@@ -234,7 +249,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         var acc = excl;
         var tok = NONE;
         for (var i = start; i < end; i++) {
-            let w = weight(scratch[i], cutoff, use_pow, inv_t);
+            let w = weight(scratch[lo + i], cutoff, use_pow, inv_t);
             if (w > 0.0) {
                 tok = i;
                 acc += w;
@@ -251,16 +266,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     // 7. Bookkeeping.
     storageBarrier(); // every read of counts, seen and state is done
     for (var i = lid; i < V; i += WG) {
-        counts[i] = counts[i] * params.penalty_decay + select(0.0, 1.0, i == tok);
+        counts[lo + i] = counts[lo + i] * prm.penalty_decay + select(0.0, 1.0, i == tok);
     }
     if (lid == 0u) {
         if (tok < V) {
-            seen[tok / 32u] |= 1u << (tok % 32u);
+            seen[seen_lo + tok / 32u] |= 1u << (tok % 32u);
         }
-        out_token[0] = tok;
-        if (step < arrayLength(&history)) {
-            history[step] = tok;
-        }
-        state[2] = step + 1u;
+        out_token[row] = tok;
+        state[state_lo + 2u] = step + 1u;
     }
 }

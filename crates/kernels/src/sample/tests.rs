@@ -7,79 +7,97 @@ use super::*;
 use crate::testing::{self, Tolerance};
 use crate::KernelError;
 
-/// A sampler and its GPU buffers for one sequence.
-struct Session<'g> {
-    gpu: &'g Gpu,
-    k: Sample,
-    v: usize,
-    logits: gpu_core::GpuBuffer,
-    counts: testing::Guarded,
-    seen: testing::Guarded,
-    scratch: testing::Guarded,
-    state: testing::Guarded,
-    history: testing::Guarded,
-    out_token: testing::Guarded,
-    params: gpu_core::GpuBuffer,
+/// A sampler and its GPU buffers for `rows` sequences sampled together (guarded: a write past
+/// the last row's share is caught), and a history the test fills by copying `out_token` after
+/// each step.
+pub(super) struct Session<'g> {
+    pub gpu: &'g Gpu,
+    pub k: Sample,
+    pub v: usize,
+    pub rows: usize,
+    pub logits: gpu_core::GpuBuffer,
+    pub counts: testing::Guarded,
+    pub seen: testing::Guarded,
+    pub scratch: testing::Guarded,
+    pub state: testing::Guarded,
+    pub out_token: testing::Guarded,
+    pub params: gpu_core::GpuBuffer,
+    /// [steps, rows]: the tokens of each step, for as many steps as it holds.
+    pub history: testing::Guarded,
 }
 
 impl<'g> Session<'g> {
-    fn new(gpu: &'g Gpu, v: usize, history: usize, params: &SampleParams, seed: u64) -> Self {
+    /// One sequence.
+    pub fn new(gpu: &'g Gpu, v: usize, steps: usize, params: &SampleParams, seed: u64) -> Self {
+        Self::rows(gpu, v, steps, &[*params], &[seed])
+    }
+
+    /// One sequence per entry of `params` and `seeds`.
+    pub fn rows(gpu: &'g Gpu, v: usize, steps: usize, params: &[SampleParams], seeds: &[u64]) -> Self {
+        assert_eq!(params.len(), seeds.len());
+        let rows = params.len();
         let k = Sample::new(gpu, v as u32).unwrap();
-        let state: Vec<f32> = initial_state(seed).iter().map(|&w| f32::from_bits(w)).collect();
+        let state: Vec<f32> = seeds.iter().flat_map(|&s| initial_state(s)).map(f32::from_bits).collect();
         Session {
             gpu,
             v,
-            logits: gpu.buffer("logits", v as u64 * 4).unwrap(),
-            counts: testing::Guarded::new(gpu, v),
-            seen: testing::Guarded::new(gpu, v.div_ceil(32)),
-            scratch: testing::Guarded::new(gpu, v),
+            rows,
+            logits: gpu.buffer("logits", (rows * v) as u64 * 4).unwrap(),
+            counts: testing::Guarded::new(gpu, rows * v),
+            seen: testing::Guarded::new(gpu, rows * v.div_ceil(32)),
+            scratch: testing::Guarded::new(gpu, rows * v),
             state: testing::Guarded::with_contents(gpu, &state),
-            history: testing::Guarded::new(gpu, history),
-            out_token: testing::Guarded::new(gpu, 1),
-            params: gpu.uniform("params", params.as_bytes()).unwrap(),
+            out_token: testing::Guarded::new(gpu, rows),
+            params: gpu.buffer_from("params", params).unwrap(),
+            history: testing::Guarded::new(gpu, steps * rows),
             k,
         }
     }
 
-    fn record(&self, rec: &mut Recorder<'_>) {
+    /// Records step `step` (and the copy of its tokens into the history while it has room).
+    pub fn record(&self, rec: &mut Recorder<'_>, step: usize) {
         let b = SampleBuffers {
             logits: self.logits.all(),
             counts: self.counts.range(),
             seen: self.seen.range(),
             scratch: self.scratch.range(),
             state: self.state.range(),
-            // Bound to its logical length: the kernel must stop there (the guard words check it).
-            history: crate::prefix(self.history.range(), self.history.len as u64 * 4),
             out_token: self.out_token.range(),
             params: self.params.all(),
         };
-        self.k.record(self.gpu, rec, &b).unwrap();
+        self.k.record(self.gpu, rec, self.rows as u32, &b).unwrap();
+        let bytes = self.rows as u64 * 4;
+        if (step + 1) * self.rows <= self.history.len {
+            rec.copy(&self.out_token.buffer, 0, &self.history.buffer, step as u64 * bytes, bytes);
+        }
     }
 
-    /// One step on `logits`, submitted on its own.
-    fn step(&self, logits: &[f32]) {
+    /// Step `step` on `logits` ([rows, V]), submitted on its own.
+    pub fn step(&self, step: usize, logits: &[f32]) {
         self.gpu.write(&self.logits, 0, bytemuck::cast_slice(logits));
         let mut rec = self.gpu.recorder();
-        self.record(&mut rec);
+        self.record(&mut rec, step);
         rec.submit();
     }
 
-    fn seen_bits(&self) -> Vec<bool> {
+    /// The seen bits of every row, [rows, V].
+    pub fn seen_bits(&self) -> Vec<bool> {
         let words = self.seen.read_u32(self.gpu);
-        (0..self.v).map(|i| words[i / 32] >> (i % 32) & 1 == 1).collect()
+        let w = self.v.div_ceil(32);
+        (0..self.rows * self.v).map(|j| words[j / self.v * w + j % self.v / 32] >> (j % self.v % 32) & 1 == 1).collect()
     }
 }
 
 /// Steps compared with the reference, and how many of them were float ties (the draw within
 /// rounding of another token, where the GPU may pick any of the reference's candidates).
 #[derive(Clone, Copy, Debug, Default)]
-struct Tally {
-    steps: usize,
-    ties: usize,
+pub(super) struct Tally {
+    pub steps: usize,
+    pub ties: usize,
 }
 
 impl Tally {
-    fn add(&mut self, other: Tally) {
+    pub fn add(&mut self, other: Tally) {
         self.steps += other.steps;
         self.ties += other.ties;
     }
@@ -88,20 +106,20 @@ impl Tally {
 /// The reference's side of one sequence: it decides each step, compares the GPU's token with
 /// its decision (equal, or, in a float tie, one of its candidates), then applies the
 /// bookkeeping for the GPU's token, so that it follows the GPU's sequence to the end.
-struct Follower {
-    params: SampleParams,
-    seed: u64,
-    counts: Vec<f32>,
-    seen: Vec<bool>,
-    tally: Tally,
+pub(super) struct Follower {
+    pub params: SampleParams,
+    pub seed: u64,
+    pub counts: Vec<f32>,
+    pub seen: Vec<bool>,
+    pub tally: Tally,
 }
 
 impl Follower {
-    fn new(v: usize, params: SampleParams, seed: u64) -> Self {
+    pub fn new(v: usize, params: SampleParams, seed: u64) -> Self {
         Follower { params, seed, counts: vec![0.0; v], seen: vec![false; v], tally: Tally::default() }
     }
 
-    fn compare(&mut self, step: usize, logits: &[f32], got: u32) -> Result<(), TestCaseError> {
+    pub fn compare(&mut self, step: usize, logits: &[f32], got: u32) -> Result<(), TestCaseError> {
         let p = &self.params;
         let want = decide(logits, &self.counts, &self.seen, p, self.seed, step as u32);
         if want.borderline() {
@@ -140,7 +158,7 @@ fn check(
     let mut tokens = Vec::new();
     for step in 0..steps {
         let logits = r.vec(v, scale);
-        s.step(&logits);
+        s.step(step, &logits);
         let got = s.out_token.read_u32(gpu)[0];
         follower.compare(step, &logits, got)?;
         tokens.push(got);
@@ -152,7 +170,7 @@ fn check(
     Ok(follower.tally)
 }
 
-fn params_strategy() -> impl Strategy<Value = SampleParams> {
+pub(super) fn params_strategy() -> impl Strategy<Value = SampleParams> {
     (
         prop_oneof![Just(0.0f32), Just(0.5), Just(1.0), Just(1.7)],
         prop_oneof![Just(0.0f32), Just(0.3), Just(0.85), Just(1.0), 0.0f32..1.0],
@@ -173,7 +191,7 @@ fn params_strategy() -> impl Strategy<Value = SampleParams> {
 }
 
 /// Up to [`MAX_BANNED`] distinct tokens of a vocabulary of `v`, never all of it.
-fn banned_for(raw: &[u32], v: usize) -> Vec<u32> {
+pub(super) fn banned_for(raw: &[u32], v: usize) -> Vec<u32> {
     let mut banned: Vec<u32> = raw.iter().map(|&t| t % v as u32).collect();
     banned.sort_unstable();
     banned.dedup();
@@ -218,7 +236,7 @@ fn matches_reference() {
 
 /// ChatRWKV's `PIPELINE_ARGS` values (the engine's defaults live in rwkv-model; these are test
 /// inputs of realistic shape).
-const PIPELINE_LIKE: SampleParams = SampleParams {
+pub(super) const PIPELINE_LIKE: SampleParams = SampleParams {
     temperature: 1.0,
     top_p: 0.85,
     top_k: 0,
@@ -268,7 +286,7 @@ fn greedy_settings_pick_the_argmax() {
         // Few distinct logits so that penalties change the winner across steps.
         let logits: Vec<f32> = (0..v).map(|_| (r.next_u64() % 8) as f32 * 0.1 + r.normal() * 0.01).collect();
         for step in 0..8 {
-            s.step(&logits);
+            s.step(step as usize, &logits);
             let penalised: Vec<f32> = (0..v)
                 .map(|i| {
                     if seen[i] {
@@ -320,8 +338,8 @@ fn penalties_steer_the_sequence() {
         let s = Session::new(gpu, v, n, &params, 21);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
         let mut rec = gpu.recorder();
-        for _ in 0..n {
-            s.record(&mut rec);
+        for step in 0..n {
+            s.record(&mut rec, step);
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
@@ -350,8 +368,8 @@ fn empirical_distribution() {
         let s = Session::new(gpu, 4, n, &params, 77);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
         let mut rec = gpu.recorder();
-        for _ in 0..n {
-            s.record(&mut rec);
+        for step in 0..n {
+            s.record(&mut rec, step);
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
@@ -385,8 +403,8 @@ fn draws_stay_inside_the_kept_set() {
         let s = Session::new(gpu, 5, 300, &params, 3);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
         let mut rec = gpu.recorder();
-        for _ in 0..300 {
-            s.record(&mut rec);
+        for step in 0..300 {
+            s.record(&mut rec, step);
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
@@ -420,7 +438,7 @@ fn banned_tokens_are_never_sampled() {
     ] {
         // Unbanned, the first token drawn is one of them.
         let free = Session::new(gpu, v, 1, &settings, 5);
-        free.step(&logits);
+        free.step(0, &logits);
         assert!(banned.contains(&free.out_token.read_u32(gpu)[0]), "{settings:?}");
 
         let params = settings.with_banned(&banned).unwrap();
@@ -428,8 +446,8 @@ fn banned_tokens_are_never_sampled() {
         let s = Session::new(gpu, v, n, &params, 5);
         gpu.write(&s.logits, 0, bytemuck::cast_slice(&logits));
         let mut rec = gpu.recorder();
-        for _ in 0..n {
-            s.record(&mut rec);
+        for step in 0..n {
+            s.record(&mut rec, step);
         }
         rec.submit();
         let got = s.history.read_u32(gpu);
@@ -454,25 +472,11 @@ fn all_but_one_banned() {
         let params = settings.with_banned(&banned).unwrap();
         params.validate(v as u32).unwrap();
         let s = Session::new(gpu, v, 20, &params, 6);
-        for _ in 0..20 {
-            s.step(&logits);
+        for step in 0..20 {
+            s.step(step, &logits);
         }
         assert_eq!(s.history.read_u32(gpu), vec![11; 20], "{params:?}");
     }
-}
-
-#[test]
-fn history_stops_at_its_end() {
-    // Three steps into a history of two: the third token is only in out_token (a write past the
-    // end would hit the guard words).
-    let gpu = testing::gpu();
-    let s = Session::new(gpu, 50, 2, &PIPELINE_LIKE, 1);
-    let logits = testing::Rng::new(2).vec(50, 2.0);
-    for _ in 0..3 {
-        s.step(&logits);
-    }
-    assert_eq!(s.history.read_u32(gpu).len(), 2);
-    assert_eq!(s.state.read_u32(gpu)[2], 3);
 }
 
 #[test]
@@ -512,11 +516,36 @@ fn rejects_bad_input() {
         seen: small.all(),
         scratch: small.all(),
         state: small.all(),
-        history: small.all(),
         out_token: small.all(),
         params: small.all(),
     };
-    assert!(k.record(gpu, &mut gpu.recorder(), &b).is_err());
+    assert!(k.record(gpu, &mut gpu.recorder(), 1, &b).is_err());
+    // Buffers of exactly two rows: two rows record, zero or three do not; each binding is checked.
+    let per = k.row_bytes();
+    assert_eq!(per.seen, 16);
+    let sizes = [per.logits, per.counts, per.seen, per.scratch, per.state, per.out_token, per.params];
+    let bufs = sizes.map(|bytes| gpu.buffer("two rows", 2 * bytes).unwrap());
+    // Every binding two rows long, except binding `short`, one word shorter.
+    let buffers = |short: Option<usize>| {
+        let r: [BufferRange<'_>; 7] =
+            std::array::from_fn(|j| if short == Some(j) { bufs[j].range(0, 2 * sizes[j] - 4) } else { bufs[j].all() });
+        SampleBuffers {
+            logits: r[0],
+            counts: r[1],
+            seen: r[2],
+            scratch: r[3],
+            state: r[4],
+            out_token: r[5],
+            params: r[6],
+        }
+    };
+    let mut rec = gpu.recorder();
+    assert!(k.record(gpu, &mut rec, 2, &buffers(None)).is_ok());
+    assert!(k.record(gpu, &mut rec, 0, &buffers(None)).is_err());
+    assert!(k.record(gpu, &mut rec, 3, &buffers(None)).is_err());
+    for j in 0..sizes.len() {
+        assert!(k.record(gpu, &mut rec, 2, &buffers(Some(j))).is_err(), "binding {j} one word short");
+    }
 }
 
 #[test]

@@ -5,7 +5,10 @@
 //!
 //! Two kernels share `time_mix.wgsl` (all bindings in group 0; C = H·N, T = token count):
 //!
-//! [`TimeMix`] (entry `time_mix`, 6 storage buffers + 1 uniform):
+//! [`TimeMix`] (entry `time_mix`, 6 storage buffers + 1 uniform), in either [`RowMode`]:
+//! [`RowMode::Sequence`] runs T consecutive tokens of one sequence in order (H workgroups);
+//! [`RowMode::Independent`] runs row t as the one token of its own sequence t, with its own
+//! state, exactly as a Sequence call of that token would (H·T workgroups).
 //! Multi-token inputs are segment-major, as the projections write them: each segment's T rows
 //! are one contiguous [T, C] block.
 //! - 0 `rkv` [3, T, C] read: the r, k and v blocks;
@@ -14,11 +17,13 @@
 //!   = z, α, g;
 //! - 2 `params` [≥ 5, C] read: rows in [`ParamRow`] order (the first [`ParamRow::CORE_ROWS`]);
 //! - 3 `v_first` [T, C] read_write: written in layer 0, read in the others;
-//! - 4 `state` [H, N, N] read_write (f32, `S[h][i][j]` at h·N² + i·N + j);
+//! - 4 `state` read_write, f32: Sequence [H, N, N] (`S[h][i][j]` at h·N² + i·N + j);
+//!   Independent [T, H, N, N] (row t's state at t·H·N²);
 //! - 5 `out` [T, C] write: `o ⊙ g`, the input of the output projection;
 //! - 6 `dims` uniform: the token count (owned by the launcher).
 //!
-//! [`TimeMixLora`] (entry `time_mix_lora`, 7 storage buffers + 1 uniform) also does the second
+//! [`TimeMixLora`] (entry `time_mix_lora`, 7 storage buffers + 1 uniform; Sequence mode only)
+//! also does the second
 //! stage of the four LoRAs: bindings 0 and 2-6 as above, binding 1 unused, and
 //! - 7 `hidden` [Dw·T | Da·T | Dv·T | Dg·T] read: stage-1 outputs with their middle activations
 //!   applied (tanh(w1·x), a1·x, v1·x, σ(g1·x)), one [T, D] block per LoRA;
@@ -42,8 +47,10 @@ use std::sync::Arc;
 use crate::KernelError;
 use gpu_core::{workgroups_1d, Binding, BufferRange, Gpu, KernelSource, Needs, Pipeline, Recorder};
 
+use crate::row_mode::ModePipelines;
 use crate::token_count::TokenCounts;
-pub use reference::{lora_stage2, time_mix};
+use crate::RowMode;
+pub use reference::{lora_stage2, time_mix, time_mix_in_mode};
 
 /// GroupNorm epsilon of ln_x (hard-coded in the official code and llama.cpp).
 pub const GROUP_NORM_EPS: f32 = 64e-5;
@@ -177,11 +184,12 @@ fn overrides(shape: TimeMixShape) -> Vec<(&'static str, f64)> {
     ]
 }
 
-/// Size checks shared by both kernels, for `tokens` tokens.
+/// Size checks shared by both kernels, for `tokens` tokens related as `mode` says.
 #[allow(clippy::too_many_arguments)]
 fn check_common(
     kernel: &'static str,
     shape: TimeMixShape,
+    mode: RowMode,
     tokens: u32,
     rkv: &BufferRange<'_>,
     params: (&BufferRange<'_>, u32),
@@ -194,14 +202,14 @@ fn check_common(
     crate::check_len(kernel, "rkv", rkv.size, t * 3 * c * 4)?;
     crate::check_len(kernel, "params", params.0.size, params.1 as u64 * c * 4)?;
     crate::check_len(kernel, "v_first", v_first.size, t * c * 4)?;
-    crate::check_len(kernel, "state", state.size, c * n * 4)?;
+    crate::check_len(kernel, "state", state.size, mode.states(tokens) as u64 * c * n * 4)?;
     crate::check_len(kernel, "out", out.size, t * c * 4)?;
     Ok(())
 }
 
 /// The unfused time-mix core: reads the finished LoRA outputs (see the module doc).
 pub struct TimeMix {
-    pipeline: Arc<Pipeline>,
+    pipelines: ModePipelines,
     shape: TimeMixShape,
     counts: TokenCounts,
 }
@@ -209,20 +217,22 @@ pub struct TimeMix {
 impl TimeMix {
     pub fn new(gpu: &Gpu, shape: TimeMixShape) -> crate::Result<Self> {
         check_shape(NAME, shape)?;
-        let pipeline = gpu.pipeline(&KERNEL, &overrides(shape))?;
-        Ok(TimeMix { pipeline, shape, counts: TokenCounts::default() })
+        let pipelines = ModePipelines::new(gpu, &KERNEL, &overrides(shape))?;
+        Ok(TimeMix { pipelines, shape, counts: TokenCounts::default() })
     }
 
     pub fn shape(&self) -> TimeMixShape {
         self.shape
     }
 
-    /// Runs `tokens` tokens in order, carrying `state`.
+    /// Runs `tokens` rows related as `mode` says: in order, carrying `state` (Sequence), or
+    /// each with its own state in `state` (Independent).
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         gpu: &Gpu,
         rec: &mut Recorder<'_>,
+        mode: RowMode,
         tokens: u32,
         rkv: BufferRange<'_>,
         lora: BufferRange<'_>,
@@ -232,13 +242,21 @@ impl TimeMix {
         out: BufferRange<'_>,
     ) -> crate::Result<()> {
         let shape = self.shape;
-        check_common(NAME, shape, tokens, &rkv, (&params, ParamRow::CORE_ROWS), &v_first, &state, &out)?;
+        check_common(NAME, shape, mode, tokens, &rkv, (&params, ParamRow::CORE_ROWS), &v_first, &state, &out)?;
         let blocks = if shape.first_layer { 3 } else { 4 };
         crate::check_len(NAME, "lora", lora.size, tokens as u64 * blocks * shape.channels() * 4)?;
+        // One workgroup per head and state.
+        let workgroups = shape.heads.checked_mul(mode.states(tokens)).ok_or(KernelError::Shape {
+            kernel: NAME,
+            what: "tokens",
+            found: tokens as u64,
+            why: "heads x tokens workgroups exceed 2^32",
+        })?;
         let dims = self.counts.get(gpu, tokens)?;
-        let groups = gpu.bind_groups(&self.pipeline, &[&[rkv, lora, params, v_first, state, out, dims.all()]])?;
+        let pipeline = self.pipelines.get(mode);
+        let groups = gpu.bind_groups(pipeline, &[&[rkv, lora, params, v_first, state, out, dims.all()]])?;
         let max = gpu.caps().limits.max_compute_workgroups_per_dimension;
-        rec.dispatch(&self.pipeline, &groups, workgroups_1d(shape.heads, max));
+        rec.dispatch(pipeline, &groups, workgroups_1d(workgroups, max));
         Ok(())
     }
 }
@@ -342,7 +360,17 @@ impl TimeMixLora {
         out: BufferRange<'_>,
     ) -> crate::Result<()> {
         let shape = self.shape;
-        check_common(NAME_LORA, shape, tokens, &rkv, (&params, ParamRow::FUSED_ROWS), &v_first, &state, &out)?;
+        check_common(
+            NAME_LORA,
+            shape,
+            RowMode::Sequence,
+            tokens,
+            &rkv,
+            (&params, ParamRow::FUSED_ROWS),
+            &v_first,
+            &state,
+            &out,
+        )?;
         let total = self.ranks.total();
         crate::check_len(NAME_LORA, "hidden", hidden.size, tokens as u64 * total * 4)?;
         crate::check_len(NAME_LORA, "lora_bt", lora_bt.size, shape.channels() * total * 4)?;

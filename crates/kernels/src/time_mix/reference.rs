@@ -2,6 +2,7 @@
 //! second stage of the four LoRAs that the fused variant computes itself.
 
 use super::{LoraRanks, ParamRow, TimeMixShape, GROUP_NORM_EPS, L2_NORM_EPS};
+use crate::RowMode;
 
 /// Decay from the LoRA output `z`: `w = exp(-0.606531·σ(z))`.
 pub fn decay(z: f64) -> f64 {
@@ -104,6 +105,40 @@ pub fn time_mix(
         *dst = *src as f32;
     }
     out
+}
+
+/// The time-mix core in `mode`: [`time_mix`] on the whole call (Sequence, `state` [H, N, N]),
+/// or on each token alone, a one-token sequence with its own state (Independent, `state`
+/// [T, H, N, N], token t's at t·H·N²). Same layouts as [`time_mix`] otherwise.
+pub fn time_mix_in_mode(
+    mode: RowMode,
+    shape: TimeMixShape,
+    rkv: &[f32],
+    lora: &[f32],
+    params: &[f32],
+    v_first: &mut [f32],
+    state: &mut [f32],
+) -> Vec<f32> {
+    match mode {
+        RowMode::Sequence => time_mix(shape, rkv, lora, params, v_first, state),
+        RowMode::Independent => {
+            let c = shape.channels() as usize;
+            let per_state = c * shape.head_size as usize;
+            let tokens = rkv.len() / (3 * c);
+            let mut out = Vec::with_capacity(tokens * c);
+            for t in 0..tokens {
+                out.extend(time_mix(
+                    shape,
+                    &rkv[t * 3 * c..(t + 1) * 3 * c],
+                    &lora[t * 4 * c..(t + 1) * 4 * c],
+                    params,
+                    &mut v_first[t * c..(t + 1) * c],
+                    &mut state[t * per_state..(t + 1) * per_state],
+                ));
+            }
+            out
+        }
+    }
 }
 
 /// Second stage of the four LoRAs for `T = hidden.len() / ranks.total()` tokens: from `hidden`

@@ -7,6 +7,7 @@ use crate::testing::{self, Guarded, Rng, Tolerance};
 
 /// Inputs of one time-mix call with realistic magnitudes.
 struct Case {
+    mode: RowMode,
     shape: TimeMixShape,
     tokens: usize,
     rkv: Vec<f32>,
@@ -21,7 +22,8 @@ fn uniform(r: &mut Rng, lo: f32, hi: f32) -> f32 {
 }
 
 impl Case {
-    fn new(heads: u32, tokens: usize, first_layer: bool, seed: u64) -> Case {
+    /// Random inputs; `state` holds one [H, N, N] state per state of `mode`.
+    fn new(mode: RowMode, heads: u32, tokens: usize, first_layer: bool, seed: u64) -> Case {
         let shape = TimeMixShape { heads, head_size: 64, first_layer };
         let c = shape.channels() as usize;
         let n = shape.head_size as usize;
@@ -44,14 +46,22 @@ impl Case {
             }));
         }
         let v_first = r.vec(tokens * c, 1.0);
-        let state = r.vec(heads as usize * n * n, 1.0);
-        Case { shape, tokens, rkv, lora, params, v_first, state }
+        let state = r.vec(mode.states(tokens as u32) as usize * heads as usize * n * n, 1.0);
+        Case { mode, shape, tokens, rkv, lora, params, v_first, state }
     }
 
     /// Reference results: (out, v_first, state).
     fn reference(&self) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
         let (mut v_first, mut state) = (self.v_first.clone(), self.state.clone());
-        let out = reference::time_mix(self.shape, &self.rkv, &self.lora, &self.params, &mut v_first, &mut state);
+        let out = reference::time_mix_in_mode(
+            self.mode,
+            self.shape,
+            &self.rkv,
+            &self.lora,
+            &self.params,
+            &mut v_first,
+            &mut state,
+        );
         (out, v_first, state)
     }
 }
@@ -99,6 +109,7 @@ fn run_core(gpu: &Gpu, case: &Case) -> Outputs {
     tm.record(
         gpu,
         &mut rec,
+        case.mode,
         case.tokens as u32,
         rkv.all(),
         lora.all(),
@@ -140,21 +151,69 @@ proptest! {
     #![proptest_config(testing::config())]
     #[test]
     fn time_mix_matches_reference(
+        mode in testing::row_modes(),
         heads in prop_oneof![Just(1u32), Just(2), Just(3)],
-        tokens in prop_oneof![Just(1usize), Just(2), Just(17)],
+        tokens in prop_oneof![Just(1usize), Just(2), Just(3), Just(17)],
         first_layer in any::<bool>(),
         seed in any::<u64>(),
     ) {
-        let case = Case::new(heads, tokens, first_layer, seed);
-        assert_outputs("time_mix", &run_core(testing::gpu(), &case), &case.reference())?;
+        let case = Case::new(mode, heads, tokens, first_layer, seed);
+        assert_outputs(&format!("time_mix ({mode:?})"), &run_core(testing::gpu(), &case), &case.reference())?;
+    }
+}
+
+#[test]
+fn time_mix_odd_row_counts_in_both_modes() {
+    for mode in RowMode::ALL {
+        for tokens in testing::ODD_ROWS {
+            for first_layer in [true, false] {
+                let case = Case::new(mode, 3, tokens, first_layer, tokens as u64);
+                let what = format!("time_mix {mode:?} T={tokens} first_layer={first_layer}");
+                assert_outputs(&what, &run_core(testing::gpu(), &case), &case.reference()).unwrap();
+            }
+        }
     }
 }
 
 #[test]
 fn time_mix_model_size_under_default_limits() {
+    for mode in RowMode::ALL {
+        for first_layer in [true, false] {
+            let case = Case::new(mode, 40, 2, first_layer, 40);
+            let what = format!("time_mix C=2560 ({mode:?})");
+            assert_outputs(&what, &run_core(testing::gpu_default_limits(), &case), &case.reference()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn time_mix_independent_rows_equal_one_token_sequence_calls() {
+    // Row t of an Independent call is bitwise what a Sequence call of that one token with
+    // state t computes.
+    let gpu = testing::gpu();
     for first_layer in [true, false] {
-        let case = Case::new(40, 2, first_layer, 40);
-        assert_outputs("time_mix C=2560", &run_core(testing::gpu_default_limits(), &case), &case.reference()).unwrap();
+        let all = Case::new(RowMode::Independent, 2, 7, first_layer, 9);
+        let (c, n) = (all.shape.channels() as usize, all.shape.head_size as usize);
+        let per_state = c * n;
+        let (out, v_first, state) = run_core(gpu, &all);
+        for t in 0..all.tokens {
+            let one = Case {
+                mode: RowMode::Sequence,
+                shape: all.shape,
+                tokens: 1,
+                rkv: all.rkv[t * 3 * c..(t + 1) * 3 * c].to_vec(),
+                lora: all.lora[t * 4 * c..(t + 1) * 4 * c].to_vec(),
+                params: all.params.clone(),
+                v_first: all.v_first[t * c..(t + 1) * c].to_vec(),
+                state: all.state[t * per_state..(t + 1) * per_state].to_vec(),
+            };
+            let got = run_core(gpu, &one);
+            let what = format!("first_layer {first_layer} row {t}");
+            testing::assert_bitwise(&format!("{what}: out"), &out[t * c..(t + 1) * c], &got.0).unwrap();
+            testing::assert_bitwise(&format!("{what}: v_first"), &v_first[t * c..(t + 1) * c], &got.1).unwrap();
+            let slot = &state[t * per_state..(t + 1) * per_state];
+            testing::assert_bitwise(&format!("{what}: state"), slot, &got.2).unwrap();
+        }
     }
 }
 
@@ -183,6 +242,7 @@ fn run_core_split(gpu: &Gpu, case: &Case, split: &[usize]) -> Outputs {
         tm.record(
             gpu,
             &mut rec,
+            RowMode::Sequence,
             t as u32,
             rkv.all(),
             lora.all(),
@@ -201,7 +261,7 @@ fn run_core_split(gpu: &Gpu, case: &Case, split: &[usize]) -> Outputs {
 #[test]
 fn one_call_equals_split_calls() {
     for first_layer in [true, false] {
-        let case = Case::new(2, 5, first_layer, 7);
+        let case = Case::new(RowMode::Sequence, 2, 5, first_layer, 7);
         let whole = run_core(testing::gpu(), &case);
         for split in [&[1usize, 1, 1, 1, 1][..], &[2, 1, 2]] {
             let parts = run_core_split(testing::gpu(), &case, split);
@@ -243,6 +303,7 @@ impl LoraCase {
         let lora =
             reference::lora_stage2(c, self.ranks, case.shape.first_layer, &self.hidden, &self.lora_b, &case.params);
         Case {
+            mode: RowMode::Sequence,
             shape: case.shape,
             tokens: case.tokens,
             rkv: case.rkv.clone(),
@@ -302,7 +363,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         // H = 1 and 40 are covered by the core tests and the model-size test.
-        let case = Case::new(2, tokens, first_layer, seed);
+        let case = Case::new(RowMode::Sequence, 2, tokens, first_layer, seed);
         // Layer 0 may leave out the (unused) value-residual LoRA.
         let v = if first_layer && v_rank_zero { 0 } else { ranks.v };
         let lc = LoraCase::new(&case, LoraRanks { v, ..ranks }, seed ^ 1);
@@ -316,7 +377,7 @@ fn time_mix_lora_model_size_under_default_limits() {
     // 2.9B: C = 2560, ranks 96/96/64/320.
     let ranks = LoraRanks { w: 96, a: 96, v: 64, g: 320 };
     for first_layer in [true, false] {
-        let case = Case::new(40, 1, first_layer, 29);
+        let case = Case::new(RowMode::Sequence, 40, 1, first_layer, 29);
         let lc = LoraCase::new(&case, ranks, 30);
         let want = lc.unfused(&case).reference();
         assert_outputs("time_mix_lora C=2560", &run_fused(testing::gpu_default_limits(), &case, &lc), &want).unwrap();
@@ -343,12 +404,22 @@ fn bad_shapes_and_buffers_are_errors() {
     let buf = |n: usize| gpu.buffer("test", n as u64 * 4).unwrap();
     let (rkv, lora, params, vf, state, out) = (buf(3 * c), buf(4 * c), buf(5 * c), buf(c), buf(c * 64), buf(c));
     let mut rec = gpu.recorder();
-    let mut go = |tokens: u32, params: &GpuBuffer, state: &GpuBuffer| {
-        tm.record(gpu, &mut rec, tokens, rkv.all(), lora.all(), params.all(), vf.all(), state.all(), out.all())
+    let mut go = |mode: RowMode, tokens: u32, params: &GpuBuffer, state: &GpuBuffer| {
+        tm.record(gpu, &mut rec, mode, tokens, rkv.all(), lora.all(), params.all(), vf.all(), state.all(), out.all())
     };
-    assert!(go(1, &params, &state).is_ok());
-    assert!(go(0, &params, &state).is_err(), "zero tokens");
-    assert!(go(2, &params, &state).is_err(), "buffers hold one token");
-    assert!(go(1, &buf(4 * c), &state).is_err(), "params too short");
-    assert!(go(1, &params, &buf(c * 64 - 1)).is_err(), "state too short");
+    for mode in RowMode::ALL {
+        assert!(go(mode, 1, &params, &state).is_ok());
+        assert!(go(mode, 0, &params, &state).is_err(), "zero tokens");
+        assert!(go(mode, 2, &params, &state).is_err(), "buffers hold one token");
+        assert!(go(mode, 1, &buf(4 * c), &state).is_err(), "params too short");
+        assert!(go(mode, 1, &params, &buf(c * 64 - 1)).is_err(), "state too short");
+    }
+    // Two tokens: one state is enough in Sequence mode, two are needed in Independent mode.
+    let (rkv, lora, vf, out) = (buf(6 * c), buf(8 * c), buf(2 * c), buf(2 * c));
+    let mut go2 = |mode: RowMode, state: &GpuBuffer| {
+        tm.record(gpu, &mut rec, mode, 2, rkv.all(), lora.all(), params.all(), vf.all(), state.all(), out.all())
+    };
+    assert!(go2(RowMode::Sequence, &state).is_ok());
+    assert!(go2(RowMode::Independent, &state).is_err(), "one state for two independent rows");
+    assert!(go2(RowMode::Independent, &buf(2 * c * 64)).is_ok());
 }

@@ -1,14 +1,20 @@
 // RWKV-7 time-mix core (spec §3.2 steps 4-13): per head, everything between the r/k/v/LoRA
 // projections and the output projection, for T >= 1 tokens in order, carrying the WKV state.
 //
-// One workgroup of N invocations per head (H workgroups). Invocation i owns channel
+// One workgroup of N invocations per head and state. Invocation i owns channel
 // c = h·N + i and row i of the head's state S (N f32 in registers, as vec4s). Per token:
 // decay, value-residual mix, normalized κ, modified k, a, b; then
 //   sa_i = Σ_j S[i][j]·a_j;  S[i][j] = S[i][j]·w_j + v_i·k_j + sa_i·b_j;  y_i = Σ_j S[i][j]·r_j
 // then per-head GroupNorm (EPS) with ln_x, the bonus (Σ r·k·r_k)·v, and the gate g.
 //
 // Two entry points:
-//   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g);
+//   time_mix       reads z, α, vgate, g from `lora` [4, T, C] (layer 0: [3, T, C] = z, α, g),
+//                  in one of two row modes (the INDEPENDENT override; kernels::RowMode):
+//                  Sequence (false): the T rows are consecutive tokens of one sequence with one
+//                  state [H, N, N]; workgroup h runs head h over all of them in order (H workgroups);
+//                  Independent (true): row t is one token of its own sequence with its own state,
+//                  `state` [T, H, N, N]; workgroup g = t·H + h runs head h of row t alone, exactly
+//                  as a Sequence call of that one token would (H·T workgroups);
 //   time_mix_lora  computes them from the LoRA stage-1 outputs `hidden` [RW·T | RA·T | RV·T | RG·T]
 //                  and the stage-2 matrices stored transposed, `lora_bt` (w2ᵀ [RW, C], a2ᵀ [RA, C],
 //                  v2ᵀ [RV, C], g2ᵀ [RG, C]), with LORA_WG = SPLIT·N invocations per head: all of them
@@ -17,10 +23,13 @@
 // Multi-token inputs are segment-major, as the projections write them: `rkv` is [3, T, C]
 // (r, k, v blocks), each LoRA block holds its T rows contiguously.
 // `params` rows (ParamRow in mod.rs): k_k, k_a, r_k, ln_x weight, ln_x bias, w0, a0, v0.
+// A head's state [N, N] is "slot" h of `state` (Sequence, time_mix_lora) or slot t·H + h
+// (Independent).
 
 override H: u32;                    // heads = workgroups
 override N: u32 = 64u;              // head size: multiple of 4, at most 4·MAX_NQ
 override FIRST_LAYER: bool = false; // layer 0 writes v_first, the others read it
+override INDEPENDENT: bool = false; // time_mix only: rows of independent sequences
 override EPS: f32;                 // GroupNorm epsilon (GROUP_NORM_EPS in mod.rs)
 override RANK_W: u32 = 32u;         // LoRA ranks (time_mix_lora only), multiples of 4
 override RANK_A: u32 = 32u;
@@ -106,15 +115,16 @@ fn channel_params(c: u32, fused: bool) -> ChannelParams {
     return p;
 }
 
-fn load_state(h: u32, i: u32) {
-    let base = (h * N + i) * NQ;
+// Row i of the head state in `slot` (see the top of the file).
+fn load_state(slot: u32, i: u32) {
+    let base = (slot * N + i) * NQ;
     for (var q = 0u; q < NQ; q++) {
         s[q] = state[base + q];
     }
 }
 
-fn store_state(h: u32, i: u32) {
-    let base = (h * N + i) * NQ;
+fn store_state(slot: u32, i: u32) {
+    let base = (slot * N + i) * NQ;
     for (var q = 0u; q < NQ; q++) {
         state[base + q] = s[q];
     }
@@ -233,28 +243,32 @@ fn token_lora(t: u32, c: u32) -> Lora {
 @compute @workgroup_size(N)
 fn time_mix(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) i: u32) {
-    let h = flat_workgroup(wid, nwg);
-    if (h >= H) {
+    // The workgroup's state slot g: head h of the one sequence (Sequence), or head h of row
+    // t = g / H, which runs alone (Independent).
+    let g = flat_workgroup(wid, nwg);
+    let T = dims.tokens;
+    if (g >= select(H, H * T, INDEPENDENT)) {
         return;
     }
-    let C = H * N;
+    let h = g % H;
+    let t_begin = select(0u, g / H, INDEPENDENT);
+    let t_end = select(T, t_begin + 1u, INDEPENDENT);
     let c = h * N + i;
-    load_state(h, i);
-    let T = dims.tokens;
+    load_state(g, i);
     let p = channel_params(c, false);
     // Each token's inputs are loaded one token ahead, so that their latency overlaps the
     // previous token's sequential work.
-    var l = token_lora(0u, c);
-    var x = token_inputs(0u, c);
-    for (var t = 0u; t < T; t++) {
-        let next = min(t + 1u, T - 1u);
+    var l = token_lora(t_begin, c);
+    var x = token_inputs(t_begin, c);
+    for (var t = t_begin; t < t_end; t++) {
+        let next = min(t + 1u, t_end - 1u);
         let l_next = token_lora(next, c);
         let x_next = token_inputs(next, c);
         mix_token(t, h, i, l, x, p, true);
         l = l_next;
         x = x_next;
     }
-    store_state(h, i);
+    store_state(g, i);
 }
 
 // ---- time_mix_lora: the LoRA stage-2 products ------------------------------------------------

@@ -14,6 +14,7 @@ use rwkv_model::gpu::{Logits, Model, ModelOptions, Path, PrefillCoop, SamplerCon
 use rwkv_model::synth::{write_synthetic_model, ModelShape, SynthConfig, SynthType};
 use rwkv_model::ModelFile;
 
+use super::bench_batch;
 use super::bench_report::{
     print_report, AdapterReport, KernelRow, KernelTables, LoadReport, ModelReport, Report, RunReport, Speed, Spread,
     Work,
@@ -71,6 +72,10 @@ pub struct Args {
     /// Threads that pack and upload the weights (default: one per core).
     #[arg(long)]
     pub load_threads: Option<usize>,
+    /// Also benchmark the batched engine with these batch sizes (e.g. 1,8,32,64): aggregate and
+    /// per-sequence decode speed, step time, and each sequence's quality hash against B = 1.
+    #[arg(long, value_delimiter = ',')]
+    pub batch: Vec<usize>,
 }
 
 fn parse_type(s: &str) -> Result<SynthType, String> {
@@ -78,7 +83,7 @@ fn parse_type(s: &str) -> Result<SynthType, String> {
 }
 
 /// FNV-1a (64-bit) of the token ids as little-endian u32s.
-fn fnv1a(tokens: &[u32]) -> u64 {
+pub(super) fn fnv1a(tokens: &[u32]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in tokens.iter().flat_map(|t| t.to_le_bytes()) {
         h ^= b as u64;
@@ -88,7 +93,7 @@ fn fnv1a(tokens: &[u32]) -> u64 {
 }
 
 /// A fixed pseudo-random prompt (ids 1..65530, the World text tokens), the same on every run.
-fn bench_prompt(n: usize, vocab: usize) -> Vec<u32> {
+pub(super) fn bench_prompt(n: usize, vocab: usize) -> Vec<u32> {
     let top = vocab.min(65530) as u64 - 1;
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
     (0..n)
@@ -232,6 +237,11 @@ fn bench_path(
         gpu_memory_bytes: model.gpu_bytes() + state_bytes,
         max_chunk: model.max_chunk(),
         speed: if args.load_only { None } else { Some(measure(gpu, model, args)?) },
+        batch: if args.load_only || args.batch.is_empty() {
+            None
+        } else {
+            Some(bench_batch::measure(model, &args.batch, args.prompt_tokens, args.gen_tokens)?)
+        },
     };
     Ok((report, loaded.file))
 }

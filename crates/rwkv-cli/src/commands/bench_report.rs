@@ -91,6 +91,9 @@ pub(crate) struct RunReport {
     /// Absent with `--load-only`.
     #[serde(flatten)]
     pub(crate) speed: Option<Speed>,
+    /// The batched engine's figures (`--batch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) batch: Option<Vec<super::bench_batch::BatchRun>>,
 }
 
 /// The phases of the load (wall seconds) and what buffer and pipeline creation cost in it
@@ -201,6 +204,9 @@ pub(crate) fn print_report(r: &Report) {
         );
         if let Some(speed) = &run.speed {
             print_speed(speed, run.max_chunk);
+        }
+        if let Some(batch) = &run.batch {
+            super::bench_batch::print(batch);
         }
     }
 }

@@ -1,5 +1,6 @@
 pub mod adapters;
 pub mod bench;
+mod bench_batch;
 mod bench_report;
 pub mod chat;
 pub mod generate;

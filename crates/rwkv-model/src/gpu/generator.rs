@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use gpu_core::{wgpu, GpuBuffer, Recorder, RecorderStats};
 use kernels::sample::{initial_state, SampleBuffers, SampleParams};
 
+use crate::gpu::forward::{Ctx, Rows};
 use crate::gpu::state::State;
 use crate::gpu::token_step::TokenStep;
 use crate::gpu::Model;
@@ -99,34 +100,36 @@ impl SamplerConfig {
     }
 }
 
-/// The sampler's GPU buffers.
+/// The sampler's GPU buffers, and the token it writes for the next step (each generator owns
+/// its own: nothing of a sequence lives in the model's shared scratch between submissions).
 struct SamplerBuffers {
+    /// [1] u32: the sampled token, the next step's input.
+    token: GpuBuffer,
     counts: GpuBuffer,
     seen: GpuBuffer,
     scratch: GpuBuffer,
     state: GpuBuffer,
-    history: GpuBuffer,
     params: GpuBuffer,
 }
 
 impl SamplerBuffers {
-    /// Records the head of row `row` of the chunk in `scratch` and the sampler, which writes the
-    /// token into the next step's input (`scratch.tokens[0]`).
-    fn record_head_and_sample(&self, m: &Model, rec: &mut Recorder<'_>, row: u32) -> Result<(), ModelError> {
-        m.ctx().record_head(rec, row)?;
+    /// Records the head of row `row` of the chunk in the scratch and the sampler, which writes
+    /// the token into the next step's input (`token`).
+    fn record_head_and_sample(&self, ctx: &Ctx<'_>, rec: &mut Recorder<'_>, row: u32) -> Result<(), ModelError> {
+        ctx.record_head(rec, row)?;
         let b = self;
-        let s = &m.scratch;
-        m.kernels.sample.record(
-            &m.gpu,
+        let s = ctx.scratch;
+        ctx.kernels.sample.record(
+            ctx.gpu,
             rec,
+            1,
             &SampleBuffers {
                 logits: s.logits.all(),
                 counts: b.counts.all(),
                 seen: b.seen.all(),
                 scratch: b.scratch.all(),
                 state: b.state.all(),
-                history: b.history.all(),
-                out_token: s.tokens.range(0, 4),
+                out_token: b.token.all(),
                 params: b.params.all(),
             },
         )?;
@@ -170,14 +173,16 @@ impl Model {
         let gpu = &self.gpu;
         let v = self.hp.vocab as u64;
         let buffers = SamplerBuffers {
+            token: gpu.buffer("sampler/token", 4)?,
             counts: gpu.buffer("sampler/counts", v * 4)?,
-            seen: gpu.buffer("sampler/seen", self.kernels.sample.seen_bytes())?,
+            seen: gpu.buffer("sampler/seen", self.kernels.sample.row_bytes().seen)?,
             scratch: gpu.buffer("sampler/scratch", v * 4)?,
             state: gpu.buffer_from("sampler/state", &initial_state(config.seed))?,
-            history: gpu.buffer("sampler/history", 4)?,
-            params: gpu.uniform("sampler/params", params.as_bytes())?,
+            params: gpu.buffer_init("sampler/params", params.as_bytes())?,
         };
-        let step = TokenStep::capture(&self.ctx(), state, |rec| buffers.record_head_and_sample(self, rec, 0))?;
+        let step = self.with_ctx(|ctx| {
+            TokenStep::capture(ctx, state, buffers.token.all(), |rec| buffers.record_head_and_sample(ctx, rec, 0))
+        })?;
         Ok(Generator {
             model: self,
             state,
@@ -197,7 +202,6 @@ impl Generator<'_> {
     /// and submits.
     fn submit_step(&mut self, mut rec: Recorder<'_>) -> Result<(), ModelError> {
         let m = self.model;
-        let s = &m.scratch;
         let staging = self.spare.pop().unwrap_or_else(|| {
             m.gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("sampled token"),
@@ -207,8 +211,7 @@ impl Generator<'_> {
             })
         });
         // The staging copy comes after the pass: one compute pass per token.
-        let token = &s.tokens;
-        rec.copy_to_raw(token, 0, &staging, 0, 4);
+        rec.copy_to_raw(&self.buffers.token, 0, &staging, 0, 4);
         self.last_step = rec.stats();
         let submission = rec.submit();
         let (tx, rx) = mpsc::channel();
@@ -228,7 +231,6 @@ impl Generator<'_> {
         if let Some(&bad) = prompt.iter().find(|&&t| t as usize >= m.hp.vocab) {
             return Err(ModelError::TokenOutOfRange { token: bad, vocab: m.hp.vocab });
         }
-        let ctx = m.ctx();
         let mut chunks: Vec<&[u32]> = Vec::new();
         let mut rest = prompt;
         while !rest.is_empty() {
@@ -237,23 +239,28 @@ impl Generator<'_> {
             rest = tail;
         }
         for (i, chunk) in chunks.iter().enumerate() {
-            m.gpu.write(&m.scratch.tokens, 0, bytemuck::cast_slice(chunk));
-            let mut rec = m.gpu.recorder();
             let last = i + 1 == chunks.len();
-            if last && chunk.len() == 1 {
-                // Exactly a decode step.
-                self.step.record(&mut rec, self.state);
-            } else {
-                ctx.record_layers(&mut rec, chunk.len() as u32, self.state)?;
-                if last {
-                    self.buffers.record_head_and_sample(m, &mut rec, chunk.len() as u32 - 1)?;
+            m.with_ctx(|ctx| {
+                let mut rec = m.gpu.recorder();
+                if last && chunk.len() == 1 {
+                    // Exactly a decode step.
+                    m.gpu.write(&self.buffers.token, 0, bytemuck::cast_slice(chunk));
+                    self.step.record(ctx, &mut rec, self.state);
+                } else {
+                    m.gpu.write(&ctx.scratch.tokens, 0, bytemuck::cast_slice(chunk));
+                    let tokens = ctx.scratch.tokens.all();
+                    ctx.record_layers(&mut rec, chunk.len() as u32, tokens, Rows::Sequence(self.state))?;
+                    if last {
+                        self.buffers.record_head_and_sample(ctx, &mut rec, chunk.len() as u32 - 1)?;
+                    }
                 }
-            }
-            if last {
-                self.submit_step(rec)?;
-            } else {
-                rec.submit();
-            }
+                if last {
+                    self.submit_step(rec)
+                } else {
+                    rec.submit();
+                    Ok(())
+                }
+            })?;
         }
         self.started = true;
         Ok(())
@@ -266,9 +273,11 @@ impl Generator<'_> {
         }
         let m = self.model;
         while self.pending.len() <= self.lookahead {
-            let mut rec = m.gpu.recorder();
-            self.step.record(&mut rec, self.state);
-            self.submit_step(rec)?;
+            m.with_ctx(|ctx| {
+                let mut rec = m.gpu.recorder();
+                self.step.record(ctx, &mut rec, self.state);
+                self.submit_step(rec)
+            })?;
         }
         let p = self.pending.pop_front().expect("a step is pending");
         m.gpu

@@ -25,6 +25,17 @@ use crate::{ModelError, TensorRef};
 /// workgroup (fewer waste it), and below this the plain tiled kernel is as fast.
 pub const COOP_MIN_TOKENS: u32 = 128;
 
+/// How [`Linear::record`] picks its kernel for T rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelChoice {
+    /// By token count: matvec for one token, the tensor-core kernel from [`COOP_MIN_TOKENS`]
+    /// tokens where allowed, the tiled kernel otherwise (one sequence's tokens).
+    ByTokens,
+    /// The same kernel for every T (the tensor-core one where allowed, else the tiled one):
+    /// rows of independent sequences, whose results must not depend on how many run together.
+    SameForAnyCount,
+}
+
 /// Whether prefill may use the tensor-core (cooperative-matrix) kernel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum PrefillCoop {
@@ -274,11 +285,13 @@ impl Linear {
 
     /// Records `y = W·x` (or `y += W·x`) for `t` tokens. Segment outputs are mix-major: unit `u`
     /// writes its `[T, rows]` block at `y_row·T`. `bias` is indexed by output row.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         gpu: &Gpu,
         rec: &mut Recorder<'_>,
         t: u32,
+        choice: KernelChoice,
         x: BufferRange<'_>,
         bias: Option<BufferRange<'_>>,
         y: BufferRange<'_>,
@@ -291,9 +304,10 @@ impl Linear {
                 let boff = u.y_row as u64 * 4;
                 b.buffer.range(b.offset + boff, b.size - boff)
             });
-            if t == 1 {
+            let min_coop = if choice == KernelChoice::SameForAnyCount { 1 } else { COOP_MIN_TOKENS };
+            if t == 1 && choice == KernelChoice::ByTokens {
                 u.decode.record(gpu, rec, x, &w, bias_part, y_part)?;
-            } else if let Some(coop) = u.prefill_coop.as_ref().filter(|_| t >= COOP_MIN_TOKENS) {
+            } else if let Some(coop) = u.prefill_coop.as_ref().filter(|_| t >= min_coop) {
                 coop.record(gpu, rec, t, x, &w, bias_part, y_part)?;
             } else {
                 u.prefill.record(gpu, rec, t, x, &w, bias_part, y_part)?;

@@ -6,13 +6,14 @@
 //! policy; weights too large for one binding are split into row blocks.
 
 mod chunk;
-mod forward;
+pub(crate) mod forward;
 mod generator;
 mod jobs;
 mod linear;
 mod model;
 mod scratch;
-mod state;
+pub(crate) mod state;
+pub(crate) mod state_pool;
 mod stats;
 mod timings;
 mod token_step;

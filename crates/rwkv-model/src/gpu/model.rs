@@ -1,12 +1,12 @@
 //! [`Model`]: load an RWKV-7 GGUF onto the GPU and run it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use gpu_core::{Gpu, KernelTime, Timer};
 
 use crate::gpu::chunk;
-use crate::gpu::forward::{Ctx, Kernels};
+use crate::gpu::forward::{Ctx, Kernels, Rows};
 use crate::gpu::linear::PrefillCoop;
 use crate::gpu::scratch::Scratch;
 use crate::gpu::state::State;
@@ -63,7 +63,12 @@ pub struct Model {
     pub(crate) hp: HParams,
     weights: Weights,
     pub(crate) kernels: Kernels,
-    pub(crate) scratch: Scratch,
+    /// The activation buffers every recording shares: reachable only through
+    /// [`Model::with_ctx`], which holds the lock while a caller records and submits, so work
+    /// from several threads never interleaves inside them (what persists between submissions,
+    /// such as a sequence's next token, belongs to the sequence).
+    scratch: Mutex<Scratch>,
+    max_tokens: usize,
     path: Path,
     counters: Counters,
     load_timings: LoadTimings,
@@ -117,7 +122,18 @@ impl Model {
             resources: gpu.resource_stats().since(&resources),
         };
         let path = options.path.unwrap_or(Path::Fused);
-        Ok(Model { gpu, hp, weights, kernels, scratch, path, counters: Counters::default(), load_timings })
+        let max_tokens = scratch.max_tokens;
+        Ok(Model {
+            gpu,
+            hp,
+            weights,
+            kernels,
+            scratch: Mutex::new(scratch),
+            max_tokens,
+            path,
+            counters: Counters::default(),
+            load_timings,
+        })
     }
 
     /// Where [`Model::load`] spent its time.
@@ -139,13 +155,13 @@ impl Model {
 
     /// The most tokens one prefill chunk holds (the scratch capacity).
     pub fn max_chunk(&self) -> usize {
-        self.scratch.max_tokens
+        self.max_tokens
     }
 
     /// The length of the next prefill chunk when `remaining` tokens are left to feed: prompts
     /// longer than [`Model::max_chunk`] are cut into nearly equal chunks.
     pub fn chunk_len(&self, remaining: usize) -> usize {
-        chunk::chunk_len(remaining, self.scratch.max_tokens)
+        chunk::chunk_len(remaining, self.max_tokens)
     }
 
     /// A fresh (zero) state for this model.
@@ -153,15 +169,18 @@ impl Model {
         State::new(&self.gpu, Dims { n_layer: self.hp.n_layer, c: self.hp.n_embd, head_size: self.hp.head_size })
     }
 
-    pub(crate) fn ctx(&self) -> Ctx<'_> {
-        Ctx {
+    /// Runs `f` with the recording context, holding the scratch lock: record and submit inside
+    /// `f` (the GPU runs submissions in order, so the next holder's work starts after them).
+    pub(crate) fn with_ctx<R>(&self, f: impl FnOnce(&Ctx<'_>) -> R) -> R {
+        let scratch = self.scratch.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&Ctx {
             gpu: &self.gpu,
             hp: &self.hp,
             weights: &self.weights,
             kernels: &self.kernels,
-            scratch: &self.scratch,
+            scratch: &scratch,
             path: self.path,
-        }
+        })
     }
 
     /// Feeds `tokens` in order, updating `state`, in chunks of [`Model::chunk_len`] tokens (one
@@ -180,7 +199,16 @@ impl Model {
         if let Some(&p) = positions.iter().find(|&&p| p >= tokens.len()) {
             return Err(ModelError::PositionOutOfRange { position: p, tokens: tokens.len() });
         }
-        let ctx = self.ctx();
+        self.with_ctx(|ctx| self.forward_locked(ctx, state, tokens, &positions))
+    }
+
+    fn forward_locked(
+        &self,
+        ctx: &Ctx<'_>,
+        state: &State,
+        tokens: &[u32],
+        positions: &[usize],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         self.counters.call(tokens.len());
         let mut out = Vec::with_capacity(positions.len());
         let mut start = 0;
@@ -189,9 +217,9 @@ impl Model {
             // a chunk or read from the chunk's rows in place.
             let end = start + self.chunk_len(tokens.len() - start);
             let chunk = &tokens[start..end];
-            self.gpu.write(&self.scratch.tokens, 0, bytemuck::cast_slice(chunk));
+            self.gpu.write(&ctx.scratch.tokens, 0, bytemuck::cast_slice(chunk));
             let mut rec = self.gpu.recorder();
-            ctx.record_layers(&mut rec, chunk.len() as u32, state)?;
+            ctx.record_layers(&mut rec, chunk.len() as u32, ctx.scratch.tokens.all(), Rows::Sequence(state))?;
             let rows: Vec<usize> = positions.iter().filter(|&&p| p >= start && p < end).map(|&p| p - start).collect();
             // The chunk's layers, then the head of each wanted row (the first in the same
             // submission), each read back before the next overwrites the logits.
@@ -201,7 +229,7 @@ impl Model {
                 ctx.record_head(&mut r, row as u32)?;
                 self.counters.submission(r.stats());
                 r.submit();
-                out.push(self.gpu.read_as::<f32>(&self.scratch.logits)?[..self.hp.vocab].to_vec());
+                out.push(self.gpu.read_as::<f32>(&ctx.scratch.logits)?[..self.hp.vocab].to_vec());
             }
             if let Some(rec) = pending {
                 self.counters.submission(rec.stats());
@@ -223,7 +251,7 @@ impl Model {
     /// Bytes of the GPU buffers the model holds (weights and activation scratch; states are
     /// separate, see [`State::bytes`]).
     pub fn gpu_bytes(&self) -> u64 {
-        self.weights.bytes() + self.scratch.bytes()
+        self.weights.bytes() + self.with_ctx(|ctx| ctx.scratch.bytes())
     }
 
     /// Feeds `tokens` (at most `max_chunk`) and the head of the last one in ONE submission with
@@ -232,20 +260,21 @@ impl Model {
         if tokens.is_empty() {
             return Err(ModelError::EmptyInput);
         }
-        if tokens.len() > self.scratch.max_tokens {
+        if tokens.len() > self.max_tokens {
             return Err(ModelError::Unsupported {
-                what: format!("profiling {} tokens in one chunk (at most {})", tokens.len(), self.scratch.max_tokens),
+                what: format!("profiling {} tokens in one chunk (at most {})", tokens.len(), self.max_tokens),
             });
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= self.hp.vocab) {
             return Err(ModelError::TokenOutOfRange { token: bad, vocab: self.hp.vocab });
         }
-        let ctx = self.ctx();
-        self.gpu.write(&self.scratch.tokens, 0, bytemuck::cast_slice(tokens));
-        let mut rec = self.gpu.recorder().with_timer(timer);
-        ctx.record_layers(&mut rec, tokens.len() as u32, state)?;
-        ctx.record_head(&mut rec, tokens.len() as u32 - 1)?;
-        rec.submit();
-        Ok(timer.read(&self.gpu)?)
+        self.with_ctx(|ctx| {
+            self.gpu.write(&ctx.scratch.tokens, 0, bytemuck::cast_slice(tokens));
+            let mut rec = self.gpu.recorder().with_timer(timer);
+            ctx.record_layers(&mut rec, tokens.len() as u32, ctx.scratch.tokens.all(), Rows::Sequence(state))?;
+            ctx.record_head(&mut rec, tokens.len() as u32 - 1)?;
+            rec.submit();
+            Ok(timer.read(&self.gpu)?)
+        })
     }
 }

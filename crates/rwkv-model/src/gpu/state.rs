@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use gpu_core::{BufferRange, Gpu, GpuBuffer};
+use gpu_core::{BufferRange, Gpu, GpuBuffer, Recorder};
 
 use crate::gpu::Dims;
 use crate::ModelError;
@@ -129,6 +129,15 @@ impl State {
         gpu.queue.submit([enc.finish()]);
         copy.parity.set(self.parity.get());
         Ok(copy)
+    }
+
+    /// Records copying this state into `to` (same shape), which takes this parity: call
+    /// before submitting, with no other use of `to` in between.
+    pub(crate) fn record_copy(&self, rec: &mut Recorder<'_>, to: &State) {
+        for (src, dst) in [(&self.shift_att, &to.shift_att), (&self.shift_ffn, &to.shift_ffn), (&self.wkv, &to.wkv)] {
+            rec.copy(src, 0, dst, 0, src.size());
+        }
+        to.parity.set(self.parity.get());
     }
 
     /// The current halves of the shift vectors ([L, C] each) and the WKV state.

@@ -6,9 +6,9 @@
 //! and workgroup counts, so nothing on the per-token path creates a bind group, takes a lock or
 //! looks anything up, and everything it binds is released when the generator is dropped.
 
-use gpu_core::{DispatchList, Recorder};
+use gpu_core::{BufferRange, DispatchList, Recorder};
 
-use crate::gpu::forward::Ctx;
+use crate::gpu::forward::{Ctx, Rows};
 use crate::gpu::state::State;
 use crate::ModelError;
 
@@ -20,18 +20,19 @@ pub(crate) struct TokenStep {
 }
 
 impl TokenStep {
-    /// Captures one token through every layer followed by `tail`, for both state parities.
-    /// `state` is left as it was.
+    /// Captures one token (read from `token`) through every layer followed by `tail`, for both
+    /// state parities. `state` is left as it was.
     pub(crate) fn capture(
         ctx: &Ctx<'_>,
         state: &State,
+        token: BufferRange<'_>,
         tail: impl Fn(&mut Recorder<'_>) -> Result<(), ModelError>,
     ) -> Result<TokenStep, ModelError> {
         let current = state.parity();
         let lists = [0, 1].map(|parity| {
             state.set_parity(parity);
             DispatchList::capture(ctx.gpu, |rec| {
-                ctx.record_layers(rec, 1, state)?;
+                ctx.record_layers(rec, 1, token, Rows::Sequence(state))?;
                 tail(rec)
             })
         });
@@ -40,8 +41,9 @@ impl TokenStep {
         Ok(TokenStep { by_parity: [even?, odd?], flips: ctx.one_token_prologue(1) })
     }
 
-    /// Records one step of `state` (whose token is in the scratch's token input).
-    pub(crate) fn record(&self, rec: &mut Recorder<'_>, state: &State) {
+    /// Records one step of `state` (whose token is in the captured token input). Takes the
+    /// context as proof that the caller holds the scratch the step uses.
+    pub(crate) fn record(&self, _ctx: &Ctx<'_>, rec: &mut Recorder<'_>, state: &State) {
         rec.replay(&self.by_parity[state.parity() as usize]);
         if self.flips {
             state.flip();
