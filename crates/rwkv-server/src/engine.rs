@@ -47,6 +47,8 @@ pub struct CacheFigures {
     pub bytes: u64,
     /// Prompt tokens not prefilled because a cached state already covered them.
     pub tokens_reused: u64,
+    /// Entries dropped to make room.
+    pub evictions: u64,
 }
 
 /// One generation request, as the scheduler runs it.

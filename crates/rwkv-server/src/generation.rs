@@ -18,6 +18,9 @@ use crate::stop::StopMatcher;
 pub const MAX_STOPS: usize = 16;
 pub const MAX_STOP_BYTES: usize = 1024;
 
+/// The `logit_bias` value that bans a token.
+const BAN: f32 = -100.0;
+
 /// A request's generation settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -82,6 +85,23 @@ pub(crate) fn settings(
         ))
         .param("stop"));
     }
+    let mut banned = defaults.banned.to_vec();
+    for (token, &bias) in s.logit_bias.iter().flatten() {
+        let param = format!("logit_bias.{token}");
+        let id: u32 = token
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("logit_bias key '{token}' is not a token id")).param(&param))?;
+        if bias != BAN {
+            return Err(ApiError::invalid(format!(
+                "logit_bias of token {id} is {bias}; only {BAN} (never sample the token) is supported"
+            ))
+            .param(param)
+            .code("unsupported_value"));
+        }
+        if !banned.contains(&id) {
+            banned.push(id);
+        }
+    }
     let sampler = SamplerConfig {
         temperature: s.temperature.unwrap_or(defaults.temperature),
         top_p: s.top_p.unwrap_or(defaults.top_p),
@@ -90,12 +110,17 @@ pub(crate) fn settings(
         frequency_penalty: s.frequency_penalty.unwrap_or(defaults.frequency_penalty),
         penalty_decay: s.penalty_decay.unwrap_or(defaults.penalty_decay),
         seed: s.seed.map_or_else(|| app.fresh_seed(), |seed| seed as u64),
-        banned: defaults.banned.clone(),
+        banned: banned.into(),
     };
     sampler.validate(app.text.vocab()).map_err(|e| match e {
         ModelError::Kernel(KernelError::SampleSetting { setting, value, expected }) => {
             ApiError::invalid(format!("{setting} is {value}, expected {expected}")).param(setting)
         }
+        e @ ModelError::Kernel(
+            KernelError::TooManyBanned { .. }
+            | KernelError::BannedOutOfVocabulary { .. }
+            | KernelError::EveryTokenBanned { .. },
+        ) => ApiError::invalid(format!("logit_bias: {e}")).param("logit_bias"),
         e => ApiError::invalid(format!("invalid sampling settings: {e}")),
     })?;
     let include_usage = s.stream_options.is_some_and(|o| o.include_usage);

@@ -13,6 +13,7 @@
 //! accepting, ends every stream in flight (an error event, then `[DONE]`) and returns.
 
 mod app;
+mod batch_engine;
 mod endpoints;
 pub mod engine;
 mod error;

@@ -46,6 +46,8 @@ pub struct Sampling {
     pub penalty_decay: Option<f32>,
     pub seed: Option<i64>,
     pub stop: Option<Stop>,
+    /// Token id (as a string) → bias; only -100 (never sample the token) is supported.
+    pub logit_bias: Option<std::collections::BTreeMap<String, f32>>,
     pub n: Option<u32>,
     pub best_of: Option<u32>,
     pub echo: Option<bool>,

@@ -7,5 +7,6 @@ pub mod generate;
 pub mod info;
 pub mod loadtest;
 pub mod logits;
+pub mod serve;
 pub mod synth;
 pub mod tokenize;

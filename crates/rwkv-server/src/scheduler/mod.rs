@@ -77,6 +77,7 @@ impl<E: Engine> Scheduler<E> {
             self.publish();
             if !self.running.is_empty() {
                 self.step();
+                self.publish();
             }
         }
     }

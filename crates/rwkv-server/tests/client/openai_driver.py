@@ -1,7 +1,7 @@
 """Runs calls against an OpenAI-compatible server with the official `openai` client and prints
 what came back as JSON, one line per call; the Rust tests say what the calls are (JSON on
 stdin) and judge the answers. Raw HTTP (bodies the client cannot send: invalid JSON, invalid
-UTF-8, a missing key) goes through httpx, the client's own HTTP library.
+UTF-8, a missing key) goes through Python's own http.client.
 
 stdin: {"mode": "sequential" | "concurrent", "calls": [CALL, ...]}
 CALL kinds:
@@ -19,14 +19,15 @@ CALL kinds:
 env: RWKV_SERVER_URL (http://host:port), RWKV_API_KEY
 """
 
+import http.client
 import json
 import os
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import openai
 
 URL = os.environ["RWKV_SERVER_URL"]
@@ -92,8 +93,24 @@ def generate(call, progress=None):
         return error_result(e)
 
 
+def request(method, path, content=b"", headers=None):
+    url = urllib.parse.urlsplit(URL)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request(method, path, body=content, headers=headers or {})
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = text
+    return {"status": response.status, "body": body}
+
+
 def health():
-    return httpx.get(URL + "/health", timeout=30).json()
+    return request("GET", "/health")["body"]
 
 
 def raw(call):
@@ -101,13 +118,7 @@ def raw(call):
         content = bytes.fromhex(call["body_hex"])
     else:
         content = call.get("body", "").encode()
-    headers = call.get("headers", {})
-    r = httpx.request(call["method"], URL + call["path"], content=content, headers=headers, timeout=60)
-    try:
-        body = r.json()
-    except ValueError:
-        body = r.text
-    return {"status": r.status_code, "body": body}
+    return request(call["method"], call["path"], content, call.get("headers", {}))
 
 
 def disconnect(call):
@@ -145,7 +156,7 @@ def run(call):
     if kind == "wait_running":
         return wait_running(call)
     if kind == "long_stream":
-        return generate({"kind": "completion", "args": call["args"]},
+        return generate({"kind": "completion", "args": dict(call["args"], stream=True)},
                         progress=lambda: emit({"progress": "first_chunk"}))
     raise ValueError("unknown call kind " + kind)
 
