@@ -50,10 +50,18 @@ fn serve(args: &[&str]) -> Serving {
         }
     });
     loop {
-        let line = lines.recv_timeout(Duration::from_secs(300)).expect("serve printed no address");
-        if let Some(rest) = line.split_once("on http://").map(|(_, rest)| rest) {
-            let address = rest.split_whitespace().next().unwrap();
-            return Serving { child, url: format!("http://{address}"), lines };
+        match lines.recv_timeout(Duration::from_secs(300)) {
+            Ok(line) => {
+                if let Some((_, rest)) = line.split_once("on http://") {
+                    let address = rest.split_whitespace().next().unwrap_or_default();
+                    return Serving { child, url: format!("http://{address}"), lines };
+                }
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!("serve printed no address ({e}); it ended with {status:?}");
+            }
         }
     }
 }
@@ -91,7 +99,8 @@ fn greedy_answers_equal_generate_and_sigterm_exits_zero() {
     }
     let model = golden("model-f16.gguf");
     let prompt = std::fs::read_to_string(golden("prompt.txt")).unwrap();
-    let generated = cli(&["generate", "--model", &model, "--prompt", &prompt, "--max-tokens", "8", "--temperature", "0"]).ok();
+    let generated =
+        cli(&["generate", "--model", &model, "--prompt", &prompt, "--max-tokens", "8", "--temperature", "0"]).ok();
     let expected = generated.stdout.strip_suffix('\n').unwrap();
 
     let server = serve(&["--model", &model, "--port", "0", "--model-name", "golden", "--max-batch", "2"]);
@@ -120,7 +129,10 @@ fn greedy_answers_equal_generate_and_sigterm_exits_zero() {
     let requests: Vec<&String> = log.iter().filter(|l| l.starts_with("POST /v1/completions")).collect();
     assert_eq!(requests.len(), 2, "one log line per request: {log:?}");
     for line in requests {
-        assert!(line.contains(" 200 ") && line.contains("completion_tokens=8") && line.contains("finish=length"), "{line}");
+        assert!(
+            line.contains(" 200 ") && line.contains("completion_tokens=8") && line.contains("finish=length"),
+            "{line}"
+        );
     }
     assert!(log.iter().any(|l| l == "stopped"), "{log:?}");
 }

@@ -13,7 +13,7 @@ impl Engine for Batch {
         Batch::max_batch(self)
     }
 
-    fn len(&self) -> usize {
+    fn sequences(&self) -> usize {
         Batch::len(self)
     }
 

@@ -55,8 +55,7 @@ pub(crate) async fn chat_completions(
         let request: ChatRequest = parse(&body)?;
         let sampling: Sampling = parse(&body)?;
         app.check_model(&request.model)?;
-        let mut settings =
-            settings(&app, &sampling, &SamplerConfig::CHATRWKV_CHAT, app.options.max_output_tokens)?;
+        let mut settings = settings(&app, &sampling, &SamplerConfig::CHATRWKV_CHAT, app.options.max_output_tokens)?;
         settings.stops.push(app.text.turn_end.clone());
         Ok((chat_prompt(&app, request)?, settings))
     })();
@@ -145,12 +144,10 @@ fn chat_prompt(app: &App, request: ChatRequest) -> Result<Conversation, ApiError
                 for (j, part) in parts.into_iter().enumerate() {
                     match (part.kind.as_str(), part.text) {
                         ("text", Some(t)) => text.push_str(&t),
-                        (kind, _) => {
-                            return Err(ApiError::invalid(format!(
-                                "messages[{i}].content[{j}] is a '{kind}' part without text; only text parts are supported"
-                            ))
-                            .param(format!("messages[{i}].content[{j}]")))
-                        }
+                        (kind, _) => return Err(ApiError::invalid(format!(
+                            "messages[{i}].content[{j}] is a '{kind}' part without text; only text parts are supported"
+                        ))
+                        .param(format!("messages[{i}].content[{j}]"))),
                     }
                 }
                 Some(text)

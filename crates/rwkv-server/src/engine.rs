@@ -27,7 +27,7 @@ pub trait Engine: Send + 'static {
     /// The most sequences that may run together.
     fn max_batch(&self) -> usize;
     /// Sequences added and not removed.
-    fn len(&self) -> usize;
+    fn sequences(&self) -> usize;
     /// Starts a sequence continuing `prompt` (at least one token).
     fn add(&mut self, prompt: &[u32], config: &SamplerConfig) -> Result<Self::Seq, ModelError>;
     /// Ends a sequence (unknown ids are ignored).
@@ -101,7 +101,10 @@ pub enum FailureKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// Every slot and queue place is taken.
-    Busy { max_batch: usize, max_queue: usize },
+    Busy {
+        max_batch: usize,
+        max_queue: usize,
+    },
     ShuttingDown,
 }
 

@@ -38,7 +38,8 @@ pub(crate) fn settings(
     defaults: &SamplerConfig,
     default_max_tokens: usize,
 ) -> Result<Settings, ApiError> {
-    let unsupported = |param: &str, why: &str| Err(ApiError::invalid(why.to_string()).param(param).code("unsupported_value"));
+    let unsupported =
+        |param: &str, why: &str| Err(ApiError::invalid(why.to_string()).param(param).code("unsupported_value"));
     if s.n.is_some_and(|n| n != 1) {
         return unsupported("n", "n must be 1: this server answers with one choice per request");
     }
@@ -75,8 +76,9 @@ pub(crate) fn settings(
     };
     let stops = s.stop.clone().map(|stop| stop.into_vec()).unwrap_or_default();
     if stops.len() > MAX_STOPS {
-        return Err(ApiError::invalid(format!("{} stop strings; at most {MAX_STOPS} are allowed", stops.len()))
-            .param("stop"));
+        return Err(
+            ApiError::invalid(format!("{} stop strings; at most {MAX_STOPS} are allowed", stops.len())).param("stop")
+        );
     }
     if let Some(long) = stops.iter().find(|stop| stop.len() > MAX_STOP_BYTES) {
         return Err(ApiError::invalid(format!(

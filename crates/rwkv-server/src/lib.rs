@@ -52,7 +52,12 @@ pub struct Server {
 
 impl Server {
     /// Starts the engine thread on `engine`.
-    pub fn new<E: Engine>(engine: E, text: TextModel, options: ServerOptions, log: LogSink) -> Result<Server, ServerError> {
+    pub fn new<E: Engine>(
+        engine: E,
+        text: TextModel,
+        options: ServerOptions,
+        log: LogSink,
+    ) -> Result<Server, ServerError> {
         if options.model_name.is_empty() {
             return Err(ServerError::Options("the model name is empty".into()));
         }
@@ -88,7 +93,8 @@ impl Server {
         let served = axum::serve(listener, self.router()).with_graceful_shutdown(stop).await;
         self.app.engine.shutdown();
         let thread = self.thread;
-        let joined = tokio::task::spawn_blocking(move || thread.join()).await.map_err(|_| ServerError::EngineCrashed)?;
+        let joined =
+            tokio::task::spawn_blocking(move || thread.join()).await.map_err(|_| ServerError::EngineCrashed)?;
         served?;
         joined
     }

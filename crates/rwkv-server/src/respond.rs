@@ -186,7 +186,9 @@ impl Shape for ChatShape {
     }
 
     fn opening_choice() -> Option<Value> {
-        Some(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}))
+        Some(
+            json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}),
+        )
     }
 
     fn response(meta: &Meta, text: String, finish: FinishReason, usage: Value) -> Value {

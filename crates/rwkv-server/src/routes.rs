@@ -40,8 +40,9 @@ async fn require_api_key(State(app): State<Arc<App>>, request: Request, next: Ne
     match given.map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim()) {
         Some(given) if given == key => next.run(request).await,
         Some(_) => ApiError::unauthorized("incorrect API key provided").into_response(),
-        None => ApiError::unauthorized("no API key provided: send the header 'Authorization: Bearer KEY'")
-            .into_response(),
+        None => {
+            ApiError::unauthorized("no API key provided: send the header 'Authorization: Bearer KEY'").into_response()
+        }
     }
 }
 

@@ -82,5 +82,4 @@ mod tests {
         assert_eq!(m.push("xa"), "x", "the 'a' may start the stop string");
         assert_eq!(m.push("c"), "ac");
     }
-
 }

@@ -68,7 +68,9 @@ impl ChatTemplate {
                     bos_token => "",
                     eos_token => "",
                 };
-                template.render(context).map_err(|e| RenderError(format!("the chat template refused the messages: {e:#}")))
+                template
+                    .render(context)
+                    .map_err(|e| RenderError(format!("the chat template refused the messages: {e:#}")))
             }
         }
     }
@@ -117,8 +119,9 @@ mod tests {
             let from_gguf = gguf.render(&messages).unwrap();
             assert_eq!(from_gguf, ChatTemplate::World.render(&messages).unwrap());
             let system = if with_system { "System: You are terse.\n\n" } else { "" };
-            let expected =
-                format!("{system}User: Hi there\n\nAssistant: Hello! How can I help?\n\nUser: Name a colour.\n\nAssistant:");
+            let expected = format!(
+                "{system}User: Hi there\n\nAssistant: Hello! How can I help?\n\nUser: Name a colour.\n\nAssistant:"
+            );
             assert_eq!(from_gguf, expected);
         }
     }
@@ -127,8 +130,11 @@ mod tests {
     #[test]
     fn python_string_methods_work_in_templates() {
         let gguf = ChatTemplate::jinja(WORLD_CHAT_TEMPLATE.to_string()).unwrap();
-        let messages =
-            vec![ChatMessage::new("user", "a"), ChatMessage::new("assistant", "<think>hmm</think> b"), ChatMessage::new("user", "c")];
+        let messages = vec![
+            ChatMessage::new("user", "a"),
+            ChatMessage::new("assistant", "<think>hmm</think> b"),
+            ChatMessage::new("user", "c"),
+        ];
         assert_eq!(gguf.render(&messages).unwrap(), "User: a\n\nAssistant: b\n\nUser: c\n\nAssistant:");
     }
 

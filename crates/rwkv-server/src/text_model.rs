@@ -51,7 +51,8 @@ impl TextModel {
         };
         let token = |key: &'static str| -> Result<Option<u32>, ServerError> {
             let Some(value) = file.metadata(key) else { return Ok(None) };
-            let id = value.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|&id| (id as usize) < tokenizer.vocab_size());
+            let id =
+                value.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|&id| (id as usize) < tokenizer.vocab_size());
             id.map(Some).ok_or_else(|| ServerError::Metadata {
                 key,
                 why: format!("is not a token id of the vocabulary of {} tokens", tokenizer.vocab_size()),

@@ -88,17 +88,23 @@ fn completions_and_chat_stream_and_not() {
     assert_eq!(results[1]["object"], "chat.completion.chunk");
 
     // The conversation continued: its earlier part comes from the prefix cache.
-    let before = server.call(json!({"kind": "raw", "method": "GET", "path": "/health"}))["body"]["engine"]["cache"].clone();
+    let before =
+        server.call(json!({"kind": "raw", "method": "GET", "path": "/health"}))["body"]["engine"]["cache"].clone();
     let mut more = ask.clone();
     more["messages"] = json!([
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"},
         {"role": "assistant", "content": answer}, {"role": "user", "content": "And then?"}
     ]);
     ok(&server.call(chat(more)), "the continued chat");
-    let after = server.call(json!({"kind": "raw", "method": "GET", "path": "/health"}))["body"]["engine"]["cache"].clone();
+    let after =
+        server.call(json!({"kind": "raw", "method": "GET", "path": "/health"}))["body"]["engine"]["cache"].clone();
     let reused = after["tokens_reused"].as_u64().unwrap() - before["tokens_reused"].as_u64().unwrap();
     assert_eq!(after["hits"].as_u64().unwrap(), before["hits"].as_u64().unwrap() + 1, "{before} → {after}");
-    assert!(reused >= chat_prompt.len() as u64, "only {reused} tokens reused; the first turn had {}", chat_prompt.len());
+    assert!(
+        reused >= chat_prompt.len() as u64,
+        "only {reused} tokens reused; the first turn had {}",
+        chat_prompt.len()
+    );
 
     // Sampling with a seed is reproducible.
     let seeded = json!({"model": MODEL, "prompt": "Once upon a time", "max_tokens": 4, "temperature": 1.0, "seed": 7});

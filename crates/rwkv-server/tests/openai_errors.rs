@@ -49,17 +49,32 @@ fn malformed_requests_get_openai_errors_and_the_server_goes_on() {
     wrong_key["api_key"] = json!("not-the-key");
     // (call, status, code, what)
     let cases: Vec<(Value, u16, Option<&str>, &str)> = vec![
-        (raw("POST", "/v1/completions", r#"{"model": "golden", "prompt": "#, true), 400, Some("invalid_json"), "truncated JSON"),
+        (
+            raw("POST", "/v1/completions", r#"{"model": "golden", "prompt": "#, true),
+            400,
+            Some("invalid_json"),
+            "truncated JSON",
+        ),
         (raw("POST", "/v1/chat/completions", "", true), 400, Some("invalid_json"), "an empty body"),
         (invalid_utf8, 400, Some("invalid_utf8"), "invalid UTF-8"),
         (text(json!({"temperature": "hot"})), 422, Some("invalid_type"), "a string temperature"),
         (text(json!({"max_tokens": -3})), 422, Some("invalid_type"), "a negative max_tokens"),
-        (raw("POST", "/v1/chat/completions", r#"{"model": "golden", "messages": "hi"}"#, true), 422, Some("invalid_type"), "messages as a string"),
+        (
+            raw("POST", "/v1/chat/completions", r#"{"model": "golden", "messages": "hi"}"#, true),
+            422,
+            Some("invalid_type"),
+            "messages as a string",
+        ),
         (raw("POST", "/v1/completions", r#"{"prompt": "hi"}"#, true), 422, Some("invalid_type"), "no model"),
         (talk(json!([])), 400, None, "no messages"),
         (talk(json!([{"role": "user", "content": ""}])), 400, None, "an empty message"),
         (talk(json!([{"role": "tool", "content": "x"}])), 400, None, "a tool message"),
-        (talk(json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])), 400, None, "an image part"),
+        (
+            talk(json!([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}])),
+            400,
+            None,
+            "an image part",
+        ),
         (text(json!({"prompt": "word ".repeat(100)})), 400, Some("context_length_exceeded"), "a prompt over the limit"),
         (text(json!({"prompt": ""})), 400, None, "an empty prompt"),
         (text(json!({"prompt": [70000]})), 400, None, "a token outside the vocabulary"),
@@ -74,9 +89,24 @@ fn malformed_requests_get_openai_errors_and_the_server_goes_on() {
         (text(json!({"logit_bias": {"5": 2.5}})), 400, Some("unsupported_value"), "a logit bias other than -100"),
         (text(json!({"logit_bias": {"70000": -100}})), 400, None, "a logit bias outside the vocabulary"),
         (text(json!({"model": "gpt-4"})), 404, Some("model_not_found"), "an unknown model"),
-        (raw("POST", "/v1/completions", r#"{"model": "golden", "prompt": "hi"}"#, false), 401, Some("invalid_api_key"), "no API key"),
+        (
+            raw("POST", "/v1/completions", r#"{"model": "golden", "prompt": "hi"}"#, false),
+            401,
+            Some("invalid_api_key"),
+            "no API key",
+        ),
         (wrong_key, 401, Some("invalid_api_key"), "a wrong API key"),
-        (raw("POST", "/v1/completions", &format!(r#"{{"model": "golden", "prompt": "{}"}}"#, "a".repeat(100 << 10)), true), 413, Some("request_too_large"), "a body over the limit"),
+        (
+            raw(
+                "POST",
+                "/v1/completions",
+                &format!(r#"{{"model": "golden", "prompt": "{}"}}"#, "a".repeat(100 << 10)),
+                true,
+            ),
+            413,
+            Some("request_too_large"),
+            "a body over the limit",
+        ),
         (raw("GET", "/v1/nothing", "", true), 404, Some("unknown_url"), "an unknown route"),
         (raw("GET", "/v1/completions", "", true), 405, Some("method_not_allowed"), "GET on a POST route"),
     ];

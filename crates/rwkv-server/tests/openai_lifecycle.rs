@@ -20,7 +20,10 @@ fn a_disconnected_stream_frees_its_slot_and_shutdown_ends_the_streams_in_flight(
 
     let results = server.calls(
         "sequential",
-        &[json!({"kind": "disconnect", "args": long, "chunks": 2}), json!({"kind": "wait_running", "equals": 0, "timeout": 60})],
+        &[
+            json!({"kind": "disconnect", "args": long, "chunks": 2}),
+            json!({"kind": "wait_running", "equals": 0, "timeout": 60}),
+        ],
     );
     assert_eq!(results[0]["texts"].as_array().unwrap().len(), 2, "{}", results[0]);
     assert_eq!(results[0]["health_during"]["engine"]["running"], 1, "{}", results[0]);

@@ -37,13 +37,8 @@ pub enum Requirement {
 }
 
 impl Requirement {
-    pub const ALL: [Requirement; 5] = [
-        Requirement::GoldenExt,
-        Requirement::Coop,
-        Requirement::Subgroups,
-        Requirement::GgufPy,
-        Requirement::OpenaiPy,
-    ];
+    pub const ALL: [Requirement; 5] =
+        [Requirement::GoldenExt, Requirement::Coop, Requirement::Subgroups, Requirement::GgufPy, Requirement::OpenaiPy];
 
     /// The name used in `RWKV_REQUIRE`.
     pub fn name(self) -> &'static str {

@@ -283,7 +283,10 @@ mod tests {
     #[test]
     fn nearest_rank_percentiles() {
         let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
-        assert_eq!((percentile(&mut v, 50.0), percentile(&mut v, 99.0), percentile(&mut v, 100.0)), (50.0, 99.0, 100.0));
+        assert_eq!(
+            (percentile(&mut v, 50.0), percentile(&mut v, 99.0), percentile(&mut v, 100.0)),
+            (50.0, 99.0, 100.0)
+        );
         assert_eq!(percentile(&mut [3.0], 99.0), 3.0);
         assert_eq!(percentile(&mut [], 50.0), 0.0);
     }

@@ -118,7 +118,7 @@ impl<E: Engine> Scheduler<E> {
 
     /// Moves queued jobs into free slots, first come first served.
     fn admit(&mut self) {
-        while self.engine.len() < self.engine.max_batch() {
+        while self.engine.sequences() < self.engine.max_batch() {
             let Some(job) = self.queue.pop_front() else { break };
             match self.engine.add(&job.prompt, &job.sampler) {
                 Ok(id) => {

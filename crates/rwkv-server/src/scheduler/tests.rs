@@ -38,7 +38,7 @@ impl Engine for Counting {
         self.max_batch
     }
 
-    fn len(&self) -> usize {
+    fn sequences(&self) -> usize {
         self.seqs.len()
     }
 

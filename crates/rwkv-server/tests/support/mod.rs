@@ -53,8 +53,8 @@ pub fn start(test: &str, options: ServerOptions, max_batch: usize) -> Option<Har
     let file = ModelFile::open(golden_model()).expect("the golden model");
     let gpu = Arc::new(Gpu::new(&ContextOptions::default()).expect("a GPU adapter"));
     let model = Arc::new(Model::load(gpu, &file, &ModelOptions::default(), &mut |_| {}).expect("loading"));
-    let batch = Batch::new(model, BatchOptions { cache_bytes: 64 << 20, ..BatchOptions::new(max_batch) })
-        .expect("a batch");
+    let batch =
+        Batch::new(model, BatchOptions { cache_bytes: 64 << 20, ..BatchOptions::new(max_batch) }).expect("a batch");
     let tokenizer = Tokenizer::from_gguf(file.gguf()).expect("the golden model's tokenizer");
     let text = TextModel::from_model_file(&file, tokenizer).expect("the text model");
     let logs = Arc::new(Mutex::new(Vec::new()));
@@ -84,11 +84,7 @@ impl Harness {
         child.stdin.take().unwrap().write_all(spec.to_string().as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the driver failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "the driver failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let results: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(results.len(), calls.len(), "{stdout}");
         results
