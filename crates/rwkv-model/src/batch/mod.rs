@@ -135,10 +135,12 @@ impl Batch {
         })
     }
 
+    /// The model the batch runs.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
+    /// B: the most sequences decoded at once.
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }
@@ -148,6 +150,7 @@ impl Batch {
         self.seqs.len()
     }
 
+    /// Whether no sequence is in the batch.
     pub fn is_empty(&self) -> bool {
         self.seqs.is_empty()
     }
