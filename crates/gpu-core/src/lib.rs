@@ -6,7 +6,7 @@
 //! Nothing here knows about RWKV or about any particular kernel: a kernel is described by a
 //! [`KernelSource`] (WGSL text plus its declared bindings) and everything else follows.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod adapter;
 mod bind_group;

@@ -2,7 +2,7 @@
 //! synthetic models, the CPU reference forward pass, and the GPU forward pass assembled from
 //! kernels.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 // Model files: errors, hyperparameters, the tensor table, validated access.
 pub mod error;

@@ -1,6 +1,6 @@
 //! Synthetic RWKV-7 GGUF models of any shape (official sizes 0.1B to 7.2B or explicit), deterministic from
 //! a seed, with the World vocabulary and the metadata of llama.cpp's converter. The weights follow the
-//! official initialisation pattern with random variation (see [`init`]), so logits stay finite and
+//! official initialisation pattern with random variation (see `synth/init.rs`), so logits stay finite and
 //! unsaturated over long runs; they are for testing and benchmarking engines, not for text.
 //!
 //! Tensor types follow llama.cpp (see [`SynthType`]): `f32` and `f16` files are what llama.cpp's converter
