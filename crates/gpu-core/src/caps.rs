@@ -85,7 +85,7 @@ pub struct Capabilities {
     pub shader_f16: bool,
     /// `SUBGROUP` with the adapter's subgroup size range; `None` without subgroups.
     pub subgroups: Option<SubgroupSize>,
-    /// `TIMESTAMP_QUERY`: timestamps between passes and submissions.
+    /// `TIMESTAMP_QUERY`: the device can write GPU timestamps.
     pub timestamps: bool,
     /// `TIMESTAMP_QUERY_INSIDE_PASSES`: timestamps between the dispatches of one compute pass.
     pub timestamps_inside_passes: bool,
