@@ -53,15 +53,25 @@ pub(crate) fn parse_backend(s: &str) -> Option<Backend> {
 /// What `rwkv-cli adapters` prints for one adapter.
 #[derive(Clone, Debug)]
 pub struct AdapterSummary {
+    /// The adapter's position in [`list_adapters`]' order ([`AdapterSelector::Index`]).
     pub index: usize,
+    /// The adapter's name as the driver reports it.
     pub name: String,
+    /// The graphics API (Vulkan, Metal, DX12, GL).
     pub backend: Backend,
+    /// Discrete, integrated, virtual GPU or CPU.
     pub device_type: DeviceType,
+    /// The driver's name and version information.
     pub driver: String,
+    /// The best limits the adapter offers (not those a device gets: see [`crate::LimitsPolicy`]).
     pub limits: wgpu::Limits,
+    /// Every feature the adapter offers.
     pub features: wgpu::Features,
+    /// The smallest subgroup size, in invocations.
     pub subgroup_min_size: u32,
+    /// The largest subgroup size, in invocations.
     pub subgroup_max_size: u32,
+    /// The cooperative-matrix tile shapes and types the adapter lists (empty without the feature).
     pub cooperative_matrix: Vec<wgpu::CooperativeMatrixProperties>,
 }
 
@@ -88,6 +98,8 @@ pub fn sorted_adapters(instance: &Instance) -> Vec<Adapter> {
     adapters
 }
 
+/// A summary of every adapter `instance` sees, most capable first (the order of
+/// [`AdapterSelector::Index`]).
 pub fn list_adapters(instance: &Instance) -> Vec<AdapterSummary> {
     sorted_adapters(instance)
         .into_iter()

@@ -17,6 +17,7 @@ pub struct BindGroup {
 }
 
 impl BindGroup {
+    /// The wgpu bind group.
     pub fn raw(&self) -> &wgpu::BindGroup {
         &self.raw
     }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 /// How many buffers made through one [`crate::Gpu`] are alive, and their bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveBuffers {
+    /// Number of buffers alive.
     pub buffers: u64,
+    /// Their total size in bytes.
     pub bytes: u64,
 }
 
@@ -47,12 +49,15 @@ impl GpuBuffer {
         live.bytes.fetch_add(buffer.size(), Ordering::Relaxed);
         GpuBuffer(Arc::new(Owned { buffer, label: label.to_string(), live: live.clone() }))
     }
+    /// The wgpu buffer.
     pub fn raw(&self) -> &wgpu::Buffer {
         &self.0.buffer
     }
+    /// The label given at creation (in errors and GPU debuggers).
     pub fn label(&self) -> &str {
         &self.0.label
     }
+    /// The size in bytes (as allocated: rounded up to a multiple of 4, or 16 for a uniform).
     pub fn size(&self) -> u64 {
         self.0.buffer.size()
     }
@@ -69,8 +74,11 @@ impl GpuBuffer {
 /// A byte range of a buffer bound to one binding slot.
 #[derive(Clone, Copy, Debug)]
 pub struct BufferRange<'a> {
+    /// The buffer.
     pub buffer: &'a GpuBuffer,
+    /// The first byte.
     pub offset: u64,
+    /// The length in bytes.
     pub size: u64,
 }
 

@@ -13,6 +13,7 @@ pub enum LimitsPolicy {
 }
 
 impl LimitsPolicy {
+    /// The policy's name as `FromStr` parses it and errors print it (`max`, `default`).
     pub fn name(self) -> &'static str {
         match self {
             LimitsPolicy::Max => "max",
@@ -59,17 +60,24 @@ impl std::str::FromStr for LimitsPolicy {
 /// Subgroup sizes the adapter may run with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SubgroupSize {
+    /// The smallest subgroup size, in invocations.
     pub min: u32,
+    /// The largest subgroup size, in invocations.
     pub max: u32,
 }
 
 /// The granted limits and the capabilities in use, as one value the rest of the code asks.
 #[derive(Clone, Debug)]
 pub struct Capabilities {
+    /// The adapter's name as the driver reports it.
     pub adapter_name: String,
+    /// The graphics API the device runs on (Vulkan, Metal, DX12, GL).
     pub backend: wgpu::Backend,
+    /// Discrete, integrated, virtual GPU or CPU.
     pub device_type: wgpu::DeviceType,
+    /// The driver's name and version information.
     pub driver: String,
+    /// The limits policy the device was created with.
     pub policy: LimitsPolicy,
     /// The limits the device was created with (exactly what validation enforces).
     pub limits: Limits,
@@ -77,8 +85,9 @@ pub struct Capabilities {
     pub shader_f16: bool,
     /// `SUBGROUP` with the adapter's subgroup size range; `None` without subgroups.
     pub subgroups: Option<SubgroupSize>,
-    /// `TIMESTAMP_QUERY` (and whether timestamps may be written inside a compute pass).
+    /// `TIMESTAMP_QUERY`: the device can write GPU timestamps.
     pub timestamps: bool,
+    /// `TIMESTAMP_QUERY_INSIDE_PASSES`: timestamps between the dispatches of one compute pass.
     pub timestamps_inside_passes: bool,
     /// `EXPERIMENTAL_COOPERATIVE_MATRIX` with the tile shapes the adapter lists (empty when the
     /// feature is absent or disabled through `ContextOptions::disabled_features`).
@@ -116,10 +125,12 @@ impl Capabilities {
         f
     }
 
+    /// Whether subgroup operations are in use (`SUBGROUP` granted).
     pub fn has_subgroups(&self) -> bool {
         self.subgroups.is_some()
     }
 
+    /// Whether cooperative matrices are in use, with at least one tile shape.
     pub fn has_cooperative_matrix(&self) -> bool {
         !self.cooperative_matrix.is_empty()
     }

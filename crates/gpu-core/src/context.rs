@@ -12,7 +12,9 @@ use crate::{GpuError, Result};
 /// How to open a device.
 #[derive(Clone, Debug, Default)]
 pub struct ContextOptions {
+    /// Which adapter to open.
     pub adapter: AdapterSelector,
+    /// How much of the adapter's limits to ask for.
     pub limits: LimitsPolicy,
     /// Features never to request even where the adapter has them (to test fallbacks, e.g.
     /// `wgpu::Features::SUBGROUP`, or `wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX` to keep
@@ -31,7 +33,9 @@ pub struct ContextOptions {
 /// An open device with its queue, negotiated capabilities and pipeline cache.
 pub struct Gpu {
     pub(crate) adapter: wgpu::Adapter,
+    /// The wgpu device.
     pub device: wgpu::Device,
+    /// The device's queue.
     pub queue: wgpu::Queue,
     caps: Capabilities,
     pub(crate) pipelines: Mutex<HashMap<PipelineKey, PipelineSlot>>,
@@ -52,6 +56,7 @@ impl Gpu {
         Self::from_adapter(adapter, options)
     }
 
+    /// Opens a device on `adapter`, as [`Gpu::new`] does on the adapter it selects.
     pub fn from_adapter(adapter: wgpu::Adapter, options: &ContextOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let features = Capabilities::wanted_features(adapter.features(), options.disabled_features);
@@ -106,10 +111,12 @@ impl Gpu {
         })
     }
 
+    /// The granted limits and the features in use.
     pub fn caps(&self) -> &Capabilities {
         &self.caps
     }
 
+    /// The adapter the device was opened on.
     pub fn adapter(&self) -> &wgpu::Adapter {
         &self.adapter
     }

@@ -6,6 +6,8 @@
 //! Nothing here knows about RWKV or about any particular kernel: a kernel is described by a
 //! [`KernelSource`] (WGSL text plus its declared bindings) and everything else follows.
 
+#![deny(missing_docs)]
+
 mod adapter;
 mod bind_group;
 mod buffer;
@@ -36,4 +38,5 @@ pub use upload::{ResourceStats, UploadSession, WriteOnly};
 /// wgpu itself, re-exported so that dependants use the exact pinned version.
 pub use wgpu;
 
+/// This crate's result type: errors are [`GpuError`]s.
 pub type Result<T, E = GpuError> = std::result::Result<T, E>;

@@ -19,6 +19,7 @@ pub(crate) type PipelineSlot = Arc<Mutex<Option<Arc<Pipeline>>>>;
 /// A compute pipeline with one layout per bind group, labelled with its kernel's name.
 #[derive(Debug)]
 pub struct Pipeline {
+    /// The kernel the pipeline was compiled from.
     pub kernel: KernelSource,
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) layouts: Vec<wgpu::BindGroupLayout>,
@@ -30,9 +31,11 @@ impl Pipeline {
     pub fn label(&self) -> &str {
         &self.label
     }
+    /// The wgpu pipeline.
     pub fn raw(&self) -> &wgpu::ComputePipeline {
         &self.pipeline
     }
+    /// Number of bind groups (one layout each).
     pub fn group_count(&self) -> u32 {
         self.layouts.len() as u32
     }

@@ -6,8 +6,11 @@ use crate::{BindGroup, Gpu, GpuBuffer, Pipeline, Timer};
 /// Counts of what a recorder put into its submission.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecorderStats {
+    /// Compute dispatches recorded (those of replayed lists included).
     pub dispatches: u32,
+    /// Compute passes opened.
     pub passes: u32,
+    /// Buffer copies and clears recorded (each closes the open pass).
     pub copies: u32,
 }
 
@@ -48,6 +51,7 @@ pub fn workgroups_1d(n: u32, max_per_dim: u32) -> [u32; 3] {
 }
 
 impl Gpu {
+    /// A recorder into a new command encoder, submitted by [`Recorder::submit`].
     pub fn recorder(&self) -> Recorder<'_> {
         let encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recorder") });
         Recorder {
@@ -200,6 +204,7 @@ impl<'g> Recorder<'g> {
         }
     }
 
+    /// What has been recorded so far.
     pub fn stats(&self) -> RecorderStats {
         self.stats
     }

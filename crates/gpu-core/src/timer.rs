@@ -6,8 +6,11 @@ use crate::{Gpu, GpuError, Result};
 /// GPU time spent in one kernel over a recorded submission.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KernelTime {
+    /// The pipeline's label (kernel name and override constants).
     pub kernel: String,
+    /// Number of dispatches of that pipeline timed.
     pub dispatches: u32,
+    /// Their total GPU time in nanoseconds.
     pub total_ns: f64,
 }
 

@@ -1,5 +1,7 @@
 //! Several sequences decoded together: each step reads the weights once for all of them, and a
-//! sequence may join or leave between any two steps.
+//! sequence may join or leave between any two steps. Each prompt is one sequence; every text
+//! piece is printed as it comes, tagged with its prompt's index, and a sequence leaves after 50
+//! tokens.
 //!
 //! `cargo run --release -p rwkv-model --example batch -- MODEL.gguf "First prompt" "Second prompt" ...`
 
@@ -32,7 +34,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         let id = batch.add(&tokenizer.encode(prompt), &config)?;
         texts.insert(id, (i, tokenizer.stream_decoder(), 0));
     }
-    // Each step returns the tokens sampled so far, tagged with their sequence.
+    // Each step returns the tokens read back since the last call (the previous step's), tagged
+    // with their sequence.
     while !batch.is_empty() {
         for (id, token) in batch.step()? {
             let Some((i, text, count)) = texts.get_mut(&id) else { continue };

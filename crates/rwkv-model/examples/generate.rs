@@ -1,4 +1,5 @@
-//! One sequence: load a GGUF model, prefill a prompt, stream the sampled text.
+//! One sequence: load a GGUF model, prefill a prompt, and stream 100 sampled tokens as text
+//! (ChatRWKV's default sampling settings, seed 42).
 //!
 //! `cargo run --release -p rwkv-model --example generate -- MODEL.gguf "The capital of France is"`
 

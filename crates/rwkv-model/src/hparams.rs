@@ -14,17 +14,29 @@ pub const ARCHITECTURE: &str = "rwkv7";
 /// (the time-mix kernel's constant).
 pub const GROUP_NORM_EPS: f32 = kernels::time_mix::GROUP_NORM_EPS;
 
+/// GGUF key: the architecture name ([`ARCHITECTURE`] for an RWKV-7 model).
 pub const KEY_ARCHITECTURE: &str = "general.architecture";
+/// GGUF key (u32): C, the embedding width.
 pub const KEY_EMBEDDING_LENGTH: &str = "rwkv7.embedding_length";
+/// GGUF key (u32): L, the number of layers.
 pub const KEY_BLOCK_COUNT: &str = "rwkv7.block_count";
+/// GGUF key (u32): N, the head size.
 pub const KEY_HEAD_SIZE: &str = "rwkv7.wkv.head_size";
+/// GGUF key (u32): F, the channel-mix (FFN) width.
 pub const KEY_FEED_FORWARD_LENGTH: &str = "rwkv7.feed_forward_length";
+/// GGUF key (u32): D_w, the rank of the decay LoRA.
 pub const KEY_DECAY_LORA_RANK: &str = "rwkv7.attention.decay_lora_rank";
+/// GGUF key (u32): D_a, the rank of the in-context learning rate (ICLR) LoRA.
 pub const KEY_ICLR_LORA_RANK: &str = "rwkv7.attention.iclr_lora_rank";
+/// GGUF key (u32): D_v, the rank of the value-residual mix LoRA.
 pub const KEY_VALUE_RESIDUAL_MIX_LORA_RANK: &str = "rwkv7.attention.value_residual_mix_lora_rank";
+/// GGUF key (u32, optional): D_g, the rank of the gate LoRA; without it the rank comes from `time_mix_g1`.
 pub const KEY_GATE_LORA_RANK: &str = "rwkv7.attention.gate_lora_rank";
+/// GGUF key (f32): the LayerNorm epsilon.
 pub const KEY_LAYER_NORM_EPSILON: &str = "rwkv7.attention.layer_norm_epsilon";
+/// GGUF key (optional): the number of token shifts, 2 where present.
 pub const KEY_TOKEN_SHIFT_COUNT: &str = "rwkv7.token_shift_count";
+/// GGUF key (array of strings, optional): the vocabulary; its length must equal V.
 pub const KEY_TOKENS: &str = "tokenizer.ggml.tokens";
 
 /// The shape of an RWKV-7 model.
@@ -42,10 +54,13 @@ pub struct HParams {
     pub ffn: usize,
     /// V: vocabulary size (rows of `token_embd.weight`).
     pub vocab: usize,
-    /// LoRA ranks: decay (w), in-context learning rate (a), value-residual mix (v), gate (g).
+    /// D_w: rank of the decay LoRA (`time_mix_w1`/`w2`, C→D_w→C).
     pub d_w: usize,
+    /// D_a: rank of the in-context learning rate LoRA (`time_mix_a1`/`a2`).
     pub d_a: usize,
+    /// D_v: rank of the value-residual mix LoRA (`time_mix_v1`/`v2`, layers ≥ 1).
     pub d_v: usize,
+    /// D_g: rank of the gate LoRA (`time_mix_g1`/`g2`).
     pub d_g: usize,
     /// LayerNorm epsilon of ln0, ln1, ln2 and ln_out.
     pub ln_eps: f32,

@@ -2,6 +2,8 @@
 //! synthetic models, the CPU reference forward pass, and the GPU forward pass assembled from
 //! kernels.
 
+#![deny(missing_docs)]
+
 // Model files: errors, hyperparameters, the tensor table, validated access.
 pub mod error;
 pub mod hparams;

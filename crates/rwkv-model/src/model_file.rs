@@ -19,10 +19,13 @@ pub struct ModelFile {
 /// One tensor of a [`ModelFile`]: raw bytes straight from the file.
 #[derive(Clone, Copy, Debug)]
 pub struct TensorRef<'a> {
+    /// The GGUF tensor name (`token_embd.weight`, `blk.0.time_mix_r.weight`, ...).
     pub name: &'a str,
+    /// The ggml storage type of `bytes`.
     pub dtype: GgmlType,
     /// Dimensions in ggml order (`ne[0]` fastest): a matrix `[K, M]` is M rows of K values.
     pub shape: &'a [u64],
+    /// The tensor's data as stored in the file (ggml's block layout for quantized types).
     pub bytes: &'a [u8],
 }
 
@@ -50,10 +53,12 @@ impl ModelFile {
         Ok(ModelFile { gguf, hparams })
     }
 
+    /// The file's path.
     pub fn path(&self) -> &Path {
         self.gguf.path()
     }
 
+    /// The model's hyperparameters, cross-checked against the tensor shapes.
     pub fn hparams(&self) -> &HParams {
         &self.hparams
     }

@@ -23,9 +23,11 @@ pub enum TensorRole {
 /// One row of the expected tensor table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectedTensor {
+    /// The GGUF tensor name.
     pub name: String,
     /// Expected dimensions, ggml order (`ne[0]` fastest). Trailing 1s are not significant.
     pub ne: Vec<u64>,
+    /// Which types the tensor may have, and whether it is used.
     pub role: TensorRole,
 }
 

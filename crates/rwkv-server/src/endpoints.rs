@@ -144,10 +144,12 @@ fn chat_prompt(app: &App, request: ChatRequest) -> Result<Conversation, ApiError
                 for (j, part) in parts.into_iter().enumerate() {
                     match (part.kind.as_str(), part.text) {
                         ("text", Some(t)) => text.push_str(&t),
-                        (kind, _) => return Err(ApiError::invalid(format!(
+                        (kind, _) => {
+                            return Err(ApiError::invalid(format!(
                             "messages[{i}].content[{j}] is a '{kind}' part without text; only text parts are supported"
                         ))
-                        .param(format!("messages[{i}].content[{j}]"))),
+                            .param(format!("messages[{i}].content[{j}]")))
+                        }
                     }
                 }
                 Some(text)

@@ -41,9 +41,13 @@ pub trait Engine: Send + 'static {
 /// The prefix-state cache's counters, as `/health` shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct CacheFigures {
+    /// Prompts that started from a cached state.
     pub hits: u64,
+    /// Prompts that found no cached state.
     pub misses: u64,
+    /// States held now.
     pub entries: u64,
+    /// GPU bytes they hold.
     pub bytes: u64,
     /// Prompt tokens not prefilled because a cached state already covered them.
     pub tokens_reused: u64,
@@ -53,12 +57,15 @@ pub struct CacheFigures {
 
 /// One generation request, as the scheduler runs it.
 pub struct Job {
+    /// The tokens the sequence continues.
     pub prompt: Vec<u32>,
+    /// How its tokens are picked.
     pub sampler: SamplerConfig,
     /// The sequence ends after this many tokens ([`Finish::Length`]).
     pub max_tokens: usize,
     /// The token that ends the text ([`Finish::EndOfText`]; not sent as a token).
     pub end_of_text: Option<u32>,
+    /// Where its [`Event`]s go.
     pub events: mpsc::UnboundedSender<Event>,
 }
 
@@ -66,8 +73,11 @@ pub struct Job {
 /// receiver is dropped is removed from the batch at the next step.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
+    /// The next token.
     Token(u32),
+    /// The sequence ended normally.
     Finished(Finish),
+    /// The job ended without finishing.
     Failed(Failure),
 }
 
@@ -83,10 +93,13 @@ pub enum Finish {
 /// Why a job could not run to its end.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Failure {
+    /// Whose fault, and so which HTTP status.
     pub kind: FailureKind,
+    /// What went wrong.
     pub message: String,
 }
 
+/// The kinds of [`Failure`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
     /// The engine refused the job's input (an HTTP 400).
@@ -117,12 +130,15 @@ pub struct EngineStats {
     pub queued: usize,
     /// The most sequences that have run together.
     pub peak_running: usize,
+    /// The most sequences that may run together.
     pub max_batch: usize,
+    /// The most jobs that may wait for a slot.
     pub max_queue: usize,
     /// Steps run since the start.
     pub steps: u64,
     /// Tokens produced since the start.
     pub tokens: u64,
+    /// The prefix-state cache's counters.
     pub cache: CacheFigures,
 }
 
@@ -145,6 +161,7 @@ pub struct EngineHandle {
 
 /// A submitted job: its events, and its place (given back when this is dropped).
 pub struct Submission {
+    /// The job's events.
     pub events: mpsc::UnboundedReceiver<Event>,
     _place: Place,
 }
@@ -170,7 +187,7 @@ impl EngineThread {
 impl EngineHandle {
     /// Starts the engine thread, which owns `engine` from now on; `max_queue` jobs may wait
     /// beyond the `engine.max_batch()` that run.
-    pub fn spawn<E: Engine>(engine: E, max_queue: usize) -> Result<(EngineHandle, EngineThread), ServerError> {
+    pub(crate) fn spawn<E: Engine>(engine: E, max_queue: usize) -> Result<(EngineHandle, EngineThread), ServerError> {
         let max_batch = engine.max_batch();
         if max_batch == 0 {
             return Err(ServerError::Options("the engine's max batch is 0".into()));
@@ -195,7 +212,7 @@ impl EngineHandle {
 
     /// Queues a job (its `events` sender is made here), or refuses it when the batch and the
     /// queue are full or shutdown has begun.
-    pub fn submit(
+    pub(crate) fn submit(
         &self,
         prompt: Vec<u32>,
         sampler: SamplerConfig,
@@ -223,18 +240,15 @@ impl EngineHandle {
     }
 
     /// Refuses new jobs from now on, ends every queued and running one with
-    /// [`FailureKind::ShuttingDown`] and lets the thread end.
+    /// a shutdown failure and lets the thread end.
     pub fn shutdown(&self) {
         self.closing.store(true, Ordering::SeqCst);
         // The thread may already be gone; then there is nothing left to end.
         let _ = self.commands.send(Command::Shutdown);
     }
 
+    /// Whether [`Self::shutdown`] has been called.
     pub fn is_shutting_down(&self) -> bool {
         self.closing.load(Ordering::SeqCst)
-    }
-
-    pub fn max_batch(&self) -> usize {
-        self.max_batch
     }
 }

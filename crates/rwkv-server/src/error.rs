@@ -7,20 +7,33 @@ use axum::Json;
 use serde_json::json;
 use thiserror::Error;
 
+/// Why the server could not start, or stopped with an error.
 #[derive(Debug, Error)]
 pub enum ServerError {
+    /// The model file's chat template is not a template minijinja can compile.
     #[error("the model's chat template (tokenizer.chat_template) does not compile: {0:#}")]
     Template(#[source] minijinja::Error),
+    /// The model's tokenizer could not be used.
     #[error("reading the model's tokenizer: {0}")]
     Tokenizer(#[from] rwkv_model::tokenizer::TokenizerError),
+    /// A metadata key of the model file holds something unusable.
     #[error("metadata key '{key}' of the model: {why}")]
-    Metadata { key: &'static str, why: String },
+    Metadata {
+        /// The key.
+        key: &'static str,
+        /// What is wrong with its value.
+        why: String,
+    },
+    /// [`crate::ServerOptions`] that cannot work.
     #[error("invalid server options: {0}")]
     Options(String),
+    /// The engine thread could not be started.
     #[error("starting the engine thread: {0}")]
     EngineThread(#[source] std::io::Error),
+    /// The engine thread panicked.
     #[error("the engine thread panicked")]
     EngineCrashed,
+    /// Serving on the listener failed.
     #[error("serving HTTP: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -30,10 +43,15 @@ pub enum ServerError {
 /// one; `code` is a short machine-readable reason.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// What is wrong, for people.
     pub message: String,
+    /// OpenAI's `type`.
     pub kind: &'static str,
+    /// The request field at fault.
     pub param: Option<String>,
+    /// A short machine-readable reason.
     pub code: Option<&'static str>,
 }
 
@@ -52,10 +70,12 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request_error", message)
     }
 
+    /// 401: no API key, or a wrong one.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", message).code("invalid_api_key")
     }
 
+    /// 404: no such route or model.
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found_error", message)
     }
@@ -65,6 +85,7 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server_error", message)
     }
 
+    /// 500: the server's fault.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
     }
@@ -75,11 +96,13 @@ impl ApiError {
         ApiError::new(status, kind, message)
     }
 
+    /// With the request field at fault.
     pub fn param(mut self, param: impl Into<String>) -> ApiError {
         self.param = Some(param.into());
         self
     }
 
+    /// With a machine-readable reason.
     pub fn code(mut self, code: &'static str) -> ApiError {
         self.code = Some(code);
         self

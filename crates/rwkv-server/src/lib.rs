@@ -7,15 +7,17 @@
 //! [`LogSink`] (one [`RequestLog`] per request; this library prints nothing), and
 //! [`Server::serve`] a listener until a shutdown future (e.g. [`shutdown_signal`]) completes.
 //!
-//! One engine thread owns the batch ([`engine`], [`scheduler`]): concurrent requests decode
+//! One engine thread owns the batch (modules `engine`, `scheduler`): concurrent requests decode
 //! together, up to the batch's size; more wait in a bounded queue; beyond it a request gets 503.
 //! A client that disconnects frees its sequence at the next step. On shutdown the server stops
 //! accepting, ends every stream in flight (an error event, then `[DONE]`) and returns.
 
+#![deny(missing_docs)]
+
 mod app;
 mod batch_engine;
 mod endpoints;
-pub mod engine;
+mod engine;
 mod error;
 mod generation;
 mod json_body;

@@ -23,10 +23,15 @@ pub type LogSink = Arc<dyn Fn(&RequestLog) + Send + Sync>;
 /// What happened to one request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RequestLog {
+    /// The HTTP method.
     pub method: String,
+    /// The path (no query).
     pub path: String,
+    /// The response's HTTP status.
     pub status: u16,
+    /// The prompt's tokens (generation requests that got that far).
     pub prompt_tokens: Option<usize>,
+    /// Tokens generated (generation requests that started).
     pub completion_tokens: Option<usize>,
     /// `stop`, `length`, or the error's code.
     pub finish: Option<String>,

@@ -11,6 +11,7 @@ pub struct StopMatcher {
 }
 
 impl StopMatcher {
+    /// Watches for `stops` (empty strings are ignored).
     pub fn new(stops: &[String]) -> StopMatcher {
         StopMatcher {
             stops: stops.iter().filter(|s| !s.is_empty()).cloned().collect(),

@@ -22,6 +22,7 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
+    /// A message with text.
     pub fn new(role: &str, content: &str) -> ChatMessage {
         ChatMessage { role: role.into(), content: Some(content.into()) }
     }

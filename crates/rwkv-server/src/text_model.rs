@@ -16,8 +16,11 @@ pub const WORLD_TURN_END: &str = "\n\n";
 /// The World vocabulary's end-of-text separator.
 pub const WORLD_END_OF_TEXT: u32 = 0;
 
+/// The text side of a model: see the module documentation.
 pub struct TextModel {
+    /// Prompts to tokens, tokens to text.
     pub tokenizer: Tokenizer,
+    /// Chat messages to a prompt.
     pub template: ChatTemplate,
     /// Where an assistant's answer ends (a stop string of every chat request).
     pub turn_end: String,
@@ -72,6 +75,7 @@ impl TextModel {
         Ok(TextModel { tokenizer, template, turn_end, end_of_text })
     }
 
+    /// Tokens in the vocabulary.
     pub fn vocab(&self) -> usize {
         self.tokenizer.vocab_size()
     }

@@ -3,7 +3,7 @@
 //! steps, prefills a joining prompt in chunks interleaved with the others' decode steps, and
 //! starts prompts from the longest cached prefix state.
 //!
-//! Row `r` of a decode step advances slot `r` of a [`StatePool`]; a free row in the middle
+//! Row `r` of a decode step advances slot `r` of a `StatePool`; a free row in the middle
 //! keeps running on a zeroed state (its results are ignored), so no row ever moves. A joining
 //! sequence is prefilled up to its last prompt token in a state of its own, copied into a free
 //! slot, and joins with that last token as its row's input: its first token is sampled by the
@@ -135,10 +135,12 @@ impl Batch {
         })
     }
 
+    /// The model the batch runs.
     pub fn model(&self) -> &Arc<Model> {
         &self.model
     }
 
+    /// B: the most sequences decoded at once.
     pub fn max_batch(&self) -> usize {
         self.max_batch
     }
@@ -148,6 +150,7 @@ impl Batch {
         self.seqs.len()
     }
 
+    /// Whether no sequence is in the batch.
     pub fn is_empty(&self) -> bool {
         self.seqs.is_empty()
     }

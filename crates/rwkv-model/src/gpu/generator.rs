@@ -19,15 +19,21 @@ use crate::ModelError;
 /// and the one place their defaults live.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
-    /// 0 = greedy.
+    /// Probabilities are raised to `1/temperature` before sampling; 0 = greedy (the most likely
+    /// token).
     pub temperature: f32,
+    /// Nucleus sampling: keeps the most likely tokens whose cumulative probability first reaches
+    /// `top_p` (in [0, 1]; 0 keeps only the most likely).
     pub top_p: f32,
     /// 0 = off.
     pub top_k: u32,
+    /// Subtracted from the logit of every token seen so far in the sequence.
     pub presence_penalty: f32,
+    /// Subtracted from a seen token's logit once per (decayed) occurrence.
     pub frequency_penalty: f32,
     /// Multiplies every occurrence count after each token.
     pub penalty_decay: f32,
+    /// Seeds the sequence's random stream (one uniform draw per sampled token).
     pub seed: u64,
     /// Tokens never sampled, in any mode (at most [`SamplerConfig::MAX_BANNED`]); a `Vec` fits
     /// through `.into()`.

@@ -32,7 +32,10 @@ pub use weights::LoadProgress;
 /// The shape of the recurrent state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dims {
+    /// L: number of layers.
     pub n_layer: usize,
+    /// C: embedding width (H·N).
     pub c: usize,
+    /// N: head size.
     pub head_size: usize,
 }

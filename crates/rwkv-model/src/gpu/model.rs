@@ -34,6 +34,7 @@ pub enum Path {
     Plain,
 }
 
+/// How [`Model::load`] builds the model; `Default` picks everything from the adapter.
 #[derive(Clone, Debug, Default)]
 pub struct ModelOptions {
     /// `None`: pick from the adapter (fused everywhere at present).
@@ -141,14 +142,17 @@ impl Model {
         self.load_timings
     }
 
+    /// The device the model lives on.
     pub fn gpu(&self) -> &Arc<Gpu> {
         &self.gpu
     }
 
+    /// The model's hyperparameters.
     pub fn hparams(&self) -> &HParams {
         &self.hp
     }
 
+    /// The kernel path in use (fused or plain).
     pub fn path(&self) -> Path {
         self.path
     }
@@ -244,6 +248,7 @@ impl Model {
         self.counters.get()
     }
 
+    /// Zeroes [`Model::counters`].
     pub fn reset_counters(&self) {
         self.counters.reset();
     }

@@ -33,8 +33,11 @@ pub struct State {
 /// A state read back to the CPU.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateSnapshot {
+    /// [L, C]: per layer, the previous token's ln1 output (spec §3.0 `sA`).
     pub shift_att: Vec<f32>,
+    /// [L, C]: per layer, the previous token's ln2 output (spec §3.0 `sF`).
     pub shift_ffn: Vec<f32>,
+    /// [L, H, N, N]: per layer, the WKV state; row = value channel, column = key channel.
     pub wkv: Vec<f32>,
 }
 
@@ -56,6 +59,7 @@ impl State {
         self.shift_att.size() + self.shift_ffn.size() + self.wkv.size()
     }
 
+    /// The model shape this state belongs to.
     pub fn dims(&self) -> Dims {
         self.dims
     }
@@ -152,6 +156,8 @@ impl State {
         })
     }
 
+    /// Overwrites the state with `s` (queued; takes effect before the next submission). Fails if
+    /// a part of `s` does not have this state's size ([`ModelError::StateMismatch`]).
     pub fn write(&self, gpu: &Gpu, s: &StateSnapshot) -> Result<(), ModelError> {
         let expect = |what: &'static str, found: usize, want: u64| {
             if found as u64 * 4 != want {

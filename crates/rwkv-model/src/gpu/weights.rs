@@ -98,7 +98,9 @@ enum Uploaded {
 /// What the loader reports while it uploads.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadProgress {
+    /// File bytes of the tensors uploaded so far (reported as each job finishes).
     pub done_bytes: u64,
+    /// File bytes of all the model's tensors.
     pub total_bytes: u64,
 }
 

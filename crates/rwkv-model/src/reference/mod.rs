@@ -20,6 +20,7 @@ pub struct RefState {
 }
 
 impl RefState {
+    /// The all-zero state of a sequence's start, sized for `m`.
     pub fn new(m: &RefModel) -> Self {
         let (l, c, n) = (m.layers.len(), m.c, m.head_size);
         RefState { shift_att: vec![vec![0.0; c]; l], shift_ffn: vec![vec![0.0; c]; l], wkv: vec![vec![0.0; c * n]; l] }

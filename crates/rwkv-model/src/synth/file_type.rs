@@ -24,20 +24,35 @@ use super::SynthError;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(non_camel_case_types)]
 pub enum SynthType {
+    /// `f32`: every tensor F32 (the converter's `--outtype f32`).
     F32,
+    /// `f16`: the embedding, projections, output and a/v/g LoRA matrices F16 (the converter's `--outtype f16`).
     F16,
+    /// `bf16`: the embedding and projections BF16, the output matrix too.
     BF16,
+    /// `q8_0`: the embedding and projections Q8_0, the output matrix too.
     Q8_0,
+    /// `q4_0`: the embedding and projections Q4_0, the output matrix Q6_K.
     Q4_0,
+    /// `q4_1`: the embedding and projections Q4_1, the output matrix Q6_K.
     Q4_1,
+    /// `q5_0`: the embedding and projections Q5_0, the output matrix Q6_K.
     Q5_0,
+    /// `q5_1`: the embedding and projections Q5_1, the output matrix Q6_K.
     Q5_1,
+    /// `q2_k`: the embedding and projections Q2_K, the output matrix Q6_K.
     Q2_K,
+    /// `q3_k_m`: the embedding and projections Q3_K, the output matrix Q6_K.
     Q3_K_M,
+    /// `q4_k_m`: the embedding and projections Q4_K, the output matrix Q6_K.
     Q4_K_M,
+    /// `q5_k_m`: the embedding and projections Q5_K, the output matrix Q6_K.
     Q5_K_M,
+    /// `q6_k`: the embedding and projections Q6_K, the output matrix too.
     Q6_K,
+    /// `iq4_nl`: the embedding and projections IQ4_NL, the output matrix Q6_K.
     IQ4_NL,
+    /// `iq4_xs`: the embedding and projections IQ4_XS, the output matrix Q6_K.
     IQ4_XS,
     /// Every quantizable matrix in this format (`llama-quantize --pure`).
     Pure(QuantFormat),

@@ -8,9 +8,13 @@ pub const HEAD_SIZE: usize = 64;
 /// LoRA ranks: decay (w), in-context learning rate (a), value-residual mix (v), gate (g).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoraRanks {
+    /// D_w: rank of the decay LoRA.
     pub decay: usize,
+    /// D_a: rank of the in-context learning rate LoRA.
     pub iclr: usize,
+    /// D_v: rank of the value-residual mix LoRA.
     pub value: usize,
+    /// D_g: rank of the gate LoRA.
     pub gate: usize,
 }
 
@@ -26,12 +30,15 @@ impl LoraRanks {
 /// Layers, widths and ranks of a model; the vocabulary is always World's 65536 tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelShape {
+    /// L: number of layers.
     pub layers: usize,
     /// n_embd, C.
     pub width: usize,
     /// FFN width, F.
     pub ffn: usize,
+    /// N: head size; must divide the width.
     pub head_size: usize,
+    /// The four LoRA ranks.
     pub ranks: LoraRanks,
 }
 
@@ -55,6 +62,7 @@ impl ModelShape {
             .ok_or_else(|| SynthError::UnknownSize(size.to_owned()))
     }
 
+    /// H = C / N, the number of heads.
     pub fn heads(&self) -> usize {
         self.width / self.head_size
     }

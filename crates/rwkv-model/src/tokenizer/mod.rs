@@ -24,16 +24,24 @@ use matcher::Matcher;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum TokenType {
+    /// 0: no type given.
     Undefined = 0,
+    /// 1: an ordinary text token, the only kind encoding produces.
     Normal = 1,
+    /// 2: the unknown-token placeholder.
     Unknown = 2,
+    /// 3: a control token; decodes to nothing.
     Control = 3,
+    /// 4: a user-defined token.
     UserDefined = 4,
+    /// 5: an unused slot; decodes to nothing.
     Unused = 5,
+    /// 6: a raw byte token.
     Byte = 6,
 }
 
 impl TokenType {
+    /// The type of a `tokenizer.ggml.token_type` value, or `None` for a value llama.cpp does not define.
     pub fn from_i32(value: i32) -> Option<Self> {
         Some(match value {
             0 => TokenType::Undefined,
@@ -150,6 +158,7 @@ impl Tokenizer {
         Ok(&self.bytes[self.offsets[i] as usize..self.offsets[i + 1] as usize])
     }
 
+    /// The type of token `id`; fails for an id outside the vocabulary.
     pub fn token_type(&self, id: u32) -> Result<TokenType, TokenizerError> {
         Ok(self.types[self.check_id(id)?])
     }

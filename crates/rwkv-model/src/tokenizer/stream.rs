@@ -13,6 +13,7 @@ pub struct StreamDecoder<'a> {
 }
 
 impl<'a> StreamDecoder<'a> {
+    /// A decoder with nothing pending (as [`Tokenizer::stream_decoder`] makes).
     pub fn new(tokenizer: &'a Tokenizer) -> Self {
         StreamDecoder { tokenizer, pending: Vec::new() }
     }
