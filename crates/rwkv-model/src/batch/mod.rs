@@ -38,8 +38,8 @@ pub struct BatchOptions {
     pub max_batch: usize,
     /// GPU bytes the prefix-state cache may hold (0: no cache).
     pub cache_bytes: u64,
-    /// The most prompt tokens prefilled in one step (`None`: the model's chunk). Smaller
-    /// chunks keep the running sequences' steps short while a long prompt joins.
+    /// The most prompt tokens prefilled in one step, over all joining sequences (`None`: the
+    /// model's chunk). Smaller budgets keep the running sequences' steps short while prompts join.
     pub prefill_chunk: Option<usize>,
 }
 
@@ -90,6 +90,8 @@ pub struct Batch {
     prefill_chunk: usize,
     pool: StatePool,
     rows: RowBuffers,
+    /// Joining prompts' chunks of one step, each at a multiple of 64 tokens.
+    prefill_tokens: gpu_core::GpuBuffer,
     /// The decode step for n rows (n = the highest occupied row + 1), captured on first use.
     steps: HashMap<u32, DispatchList>,
     slots: Vec<Option<SeqId>>,
@@ -117,12 +119,14 @@ impl Batch {
         let vocab = model.hparams().vocab;
         let rows = RowBuffers::new(model.gpu(), b, vocab, model.kernels.sample.row_bytes().seen)?;
         let prefill_chunk = options.prefill_chunk.unwrap_or(usize::MAX).clamp(1, model.max_chunk());
+        let prefill_tokens = model.gpu().buffer("batch/prefill_tokens", (prefill_chunk + 64 * b) as u64 * 4)?;
         Ok(Batch {
             model,
             max_batch: b,
             prefill_chunk,
             pool,
             rows,
+            prefill_tokens,
             steps: HashMap::new(),
             slots: vec![None; b],
             seqs: HashMap::new(),
@@ -259,8 +263,9 @@ impl Batch {
         }
     }
 
-    /// One step: at most one prefill chunk of the first joining sequence (which joins the
-    /// decoding rows when its prompt is in), then one decode step of every decoding sequence.
+    /// One step: prefill chunks of joining sequences (in the order they were added, up to
+    /// [`BatchOptions::prefill_chunk`] tokens in all; each joins the decoding rows once its
+    /// prompt is in), then one decode step of every decoding sequence.
     /// Returns the tokens read back since the last call, in order, as `(sequence, token)`:
     /// those of the previous step (the one just submitted is read by the next call), or all
     /// that are left when nothing decodes. Empty when nothing runs.
@@ -278,20 +283,8 @@ impl Batch {
     fn record_and_submit(&mut self, ctx: &Ctx<'_>) -> Result<bool, ModelError> {
         let gpu = ctx.gpu;
         let mut rec = gpu.recorder();
-        let prefilled = match self.joining.front().copied() {
-            Some(id) => {
-                self.prefill_or_join(ctx, &mut rec, id)?;
-                // Then the queued sequences with nothing left to prefill join too.
-                while let Some(&next) = self.joining.front() {
-                    if !self.ready_to_join(next) {
-                        break;
-                    }
-                    self.prefill_or_join(ctx, &mut rec, next)?;
-                }
-                true
-            }
-            None => false,
-        };
+        let prefilled = !self.joining.is_empty();
+        self.prefill_and_join(ctx, &mut rec)?;
         let n = self.slots.iter().rposition(Option::is_some).map_or(0, |i| i + 1) as u32;
         if n == 0 {
             if prefilled {
@@ -335,53 +328,53 @@ impl Batch {
         Ok(true)
     }
 
-    /// Whether joining sequence `id` has all but its last prompt token in its state.
-    fn ready_to_join(&self, id: SeqId) -> bool {
-        match &self.seqs[&id].phase {
-            Phase::Joining { fed, .. } => *fed + 1 == self.seqs[&id].prompt.len(),
-            Phase::Decoding { .. } => false,
-        }
-    }
-
-    /// Feeds the next prompt chunk of joining sequence `id`; once only its last prompt token is
-    /// left, moves it into a free row with that token as the row's input.
-    fn prefill_or_join(
-        &mut self,
-        ctx: &Ctx<'_>,
-        rec: &mut gpu_core::Recorder<'_>,
-        id: SeqId,
-    ) -> Result<(), ModelError> {
-        let seq = self.seqs.get_mut(&id).expect("a joining sequence is known");
-        let Phase::Joining { state, fed } = &mut seq.phase else {
-            unreachable!("only joining sequences wait to join");
-        };
-        let target = seq.prompt.len() - 1;
-        if *fed < target {
-            let len = self.model.chunk_len(target - *fed).min(self.prefill_chunk);
-            let chunk = &seq.prompt[*fed..*fed + len];
-            ctx.gpu.write(&ctx.scratch.tokens, 0, bytemuck::cast_slice(chunk));
-            ctx.record_layers(rec, len as u32, ctx.scratch.tokens.all(), Rows::Sequence(state))?;
-            *fed += len;
+    /// Feeds joining sequences' prompts, in order, up to `prefill_chunk` tokens in all (each
+    /// sequence's chunk at its own place in `prefill_tokens`), and moves every sequence whose
+    /// prompt is in but its last token into a free row, with that token as the row's input.
+    fn prefill_and_join(&mut self, ctx: &Ctx<'_>, rec: &mut gpu_core::Recorder<'_>) -> Result<(), ModelError> {
+        let mut budget = self.prefill_chunk;
+        let mut offset = 0u64;
+        let mut i = 0;
+        while i < self.joining.len() {
+            let id = self.joining[i];
+            let seq = self.seqs.get_mut(&id).expect("a joining sequence is known");
+            let Phase::Joining { state, fed } = &mut seq.phase else {
+                unreachable!("only joining sequences wait to join");
+            };
+            let target = seq.prompt.len() - 1;
+            if *fed < target && budget > 0 {
+                let len = self.model.chunk_len(target - *fed).min(budget);
+                let chunk = &seq.prompt[*fed..*fed + len];
+                ctx.gpu.write(&self.prefill_tokens, offset * 4, bytemuck::cast_slice(chunk));
+                let tokens = self.prefill_tokens.range(offset * 4, len as u64 * 4);
+                ctx.record_layers(rec, len as u32, tokens, Rows::Sequence(state))?;
+                *fed += len;
+                budget -= len;
+                // Bindings start at multiples of 256 bytes.
+                offset += (len as u64).next_multiple_of(64);
+            }
             if *fed < target {
-                return Ok(());
+                i += 1;
+                continue;
             }
-        }
-        let row = self.slots.iter().position(Option::is_none).expect("a batch never holds more sequences than rows");
-        if self.cache.enabled() && target > 0 && !self.cache.contains(&seq.prompt[..target]) {
-            if let Ok(saved) = self.model.new_state() {
-                state.record_copy(rec, &saved);
-                let bytes = saved.bytes();
-                drop(self.cache.insert(seq.prompt[..target].to_vec(), saved, bytes));
+            let row =
+                self.slots.iter().position(Option::is_none).expect("a batch never holds more sequences than rows");
+            if self.cache.enabled() && target > 0 && !self.cache.contains(&seq.prompt[..target]) {
+                if let Ok(saved) = self.model.new_state() {
+                    state.record_copy(rec, &saved);
+                    let bytes = saved.bytes();
+                    drop(self.cache.insert(seq.prompt[..target].to_vec(), saved, bytes));
+                }
             }
+            self.pool.record_load(rec, row, state);
+            self.rows.record_reset(ctx.gpu, rec, row, &seq.params, seq.seed, seq.prompt[target]);
+            let Phase::Joining { state, .. } = std::mem::replace(&mut seq.phase, Phase::Decoding { row }) else {
+                unreachable!("matched above");
+            };
+            self.slots[row] = Some(id);
+            self.joining.remove(i);
+            self.give_back_state(state);
         }
-        self.pool.record_load(rec, row, state);
-        self.rows.record_reset(ctx.gpu, rec, row, &seq.params, seq.seed, seq.prompt[target]);
-        let Phase::Joining { state, .. } = std::mem::replace(&mut seq.phase, Phase::Decoding { row }) else {
-            unreachable!();
-        };
-        self.slots[row] = Some(id);
-        self.joining.pop_front();
-        self.give_back_state(state);
         Ok(())
     }
 
