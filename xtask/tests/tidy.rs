@@ -18,11 +18,14 @@ const PROGRAMS: [&str; 2] = ["rwkv-cli", "xtask"];
 const TEST_SUPPORT: &str = "test-data";
 
 /// Dependencies each crate may not have (ARCHITECTURE.md: "gpu-core knows nothing of kernels;
-/// kernels knows nothing of RWKV files or models; gguf-file knows nothing of RWKV").
-const FORBIDDEN_DEPS: [(&str, &[&str]); 3] = [
-    ("gpu-core", &["kernels", "gguf-file", "rwkv-model"]),
-    ("kernels", &["gguf-file", "rwkv-model"]),
-    ("gguf-file", &["gpu-core", "kernels", "rwkv-model"]),
+/// kernels knows nothing of RWKV files or models; gguf-file knows nothing of RWKV"; the server
+/// sits above rwkv-model and below rwkv-cli).
+const FORBIDDEN_DEPS: [(&str, &[&str]); 5] = [
+    ("gpu-core", &["kernels", "gguf-file", "rwkv-model", "rwkv-server"]),
+    ("kernels", &["gguf-file", "rwkv-model", "rwkv-server"]),
+    ("gguf-file", &["gpu-core", "kernels", "rwkv-model", "rwkv-server"]),
+    ("rwkv-model", &["rwkv-server"]),
+    ("rwkv-server", &["rwkv-cli"]),
 ];
 
 fn root() -> PathBuf {

@@ -36,8 +36,12 @@ enum Command {
     Generate(commands::generate::Args),
     /// Talk with a model (User/Assistant turns; the state carries across turns).
     Chat(commands::chat::Args),
+    /// Serve the model over HTTP with OpenAI's API (completions, chat, streaming) on the batched engine.
+    Serve(commands::serve::Args),
     /// Measure prefill and decode speed, GPU work per token and GPU time per kernel.
     Bench(commands::bench::Args),
+    /// Load an OpenAI-compatible server with concurrent streaming clients; report tok/s and latencies.
+    Loadtest(commands::loadtest::Args),
 }
 
 fn main() {
@@ -58,5 +62,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => commands::generate::run(&cli.device, a),
         Command::Chat(a) => commands::chat::run(&cli.device, a),
         Command::Bench(a) => commands::bench::run(&cli.device, a),
+        Command::Serve(a) => commands::serve::run(&cli.device, a),
+        Command::Loadtest(a) => commands::loadtest::run(a),
     }
 }

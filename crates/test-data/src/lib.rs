@@ -32,11 +32,13 @@ pub enum Requirement {
     Subgroups,
     /// Python with llama.cpp's `gguf` package (gguf-py), the dequantization reference.
     GgufPy,
+    /// Python with the official `openai` client package, the HTTP server's client.
+    OpenaiPy,
 }
 
 impl Requirement {
-    pub const ALL: [Requirement; 4] =
-        [Requirement::GoldenExt, Requirement::Coop, Requirement::Subgroups, Requirement::GgufPy];
+    pub const ALL: [Requirement; 5] =
+        [Requirement::GoldenExt, Requirement::Coop, Requirement::Subgroups, Requirement::GgufPy, Requirement::OpenaiPy];
 
     /// The name used in `RWKV_REQUIRE`.
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Requirement {
             Requirement::Coop => "coop",
             Requirement::Subgroups => "subgroups",
             Requirement::GgufPy => "gguf-py",
+            Requirement::OpenaiPy => "openai-py",
         }
     }
 }

@@ -11,12 +11,12 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 use rwkv_model::gpu::{Logits, SamplerConfig, State};
+use rwkv_server::StopMatcher;
 
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
 use crate::loading::{self, Loaded, PathArgs};
 use crate::sampling_args::{self, SamplingArgs};
-use crate::text::StopMatcher;
 
 /// The end of a turn in the chat format.
 const TURN_END: &str = "\n\n";

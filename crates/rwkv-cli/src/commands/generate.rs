@@ -11,13 +11,14 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 use rwkv_model::gpu::SamplerConfig;
+use rwkv_server::StopMatcher;
 
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
 use crate::loading::{self, PathArgs};
 use crate::progress;
 use crate::sampling_args::{self, SamplingArgs};
-use crate::text::{read_prompt, StopMatcher};
+use crate::text::read_prompt;
 
 /// Prefills of at least this many tokens get a progress bar.
 pub const PREFILL_BAR_MIN_TOKENS: usize = 512;

@@ -5,6 +5,8 @@ mod bench_report;
 pub mod chat;
 pub mod generate;
 pub mod info;
+pub mod loadtest;
 pub mod logits;
+pub mod serve;
 pub mod synth;
 pub mod tokenize;
