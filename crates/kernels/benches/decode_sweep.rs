@@ -260,7 +260,9 @@ fn formats(
             } else {
                 time(gpu, timer, |rec, n| {
                     let w = weights[n % weights.len()].all();
-                    prologue.record(gpu, rec, (n % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all()).unwrap()
+                    prologue
+                        .record(gpu, rec, (n % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all())
+                        .unwrap()
                 })
             };
             let rate = bytes / us;

@@ -211,6 +211,13 @@ fn bytes_f32(packed: u32) -> vec4<f32> {
     return vec4<f32>(unpack4xU8(packed));
 }
 
+// (b − offset)·scale for the four bytes b of a packed word, as one fused multiply-add per byte:
+// b·scale − offset·scale, whose product offset·scale (a power of two times scale) is exact, is
+// the exact (b − offset)·scale rounded once, as ggml's (b − offset)·scale.
+fn offset_bytes_f32(packed: u32, offset: f32, scale: f32) -> vec4<f32> {
+    return fma(bytes_f32(packed), vec4<f32>(scale), vec4<f32>(-offset * scale));
+}
+
 // The low (or high) nibbles of a word's four bytes, packed as bytes.
 fn nibble_bytes(word: u32, high: bool) -> u32 {
     return (word >> select(0u, 4u, high)) & 0x0f0f0f0fu;
@@ -260,7 +267,7 @@ fn table_free_slot(r: RawChunk, g: u32, j: u32) -> vec4<f32> {
     let high = j >= 4u;
     switch DTYPE {
         case DTYPE_Q4_0: {
-            return (bytes_f32(nibble_bytes(r.a[i], high)) - 8.0) * d_of(r.s, g);
+            return offset_bytes_f32(nibble_bytes(r.a[i], high), 8.0, d_of(r.s, g));
         }
         case DTYPE_Q4_1: {
             let dm = unpack2x16float(r.s);
@@ -268,7 +275,7 @@ fn table_free_slot(r: RawChunk, g: u32, j: u32) -> vec4<f32> {
         }
         case DTYPE_Q5_0: {
             let q = nibble_bytes(r.a[i], high) | fifth_bits(r.b.x, 4u * i + select(0u, 16u, high));
-            return (bytes_f32(q) - 16.0) * d_of(r.s, g);
+            return offset_bytes_f32(q, 16.0, d_of(r.s, g));
         }
         case DTYPE_Q5_1: {
             let dm = unpack2x16float(r.s);
@@ -297,7 +304,7 @@ fn table_free_slot(r: RawChunk, g: u32, j: u32) -> vec4<f32> {
             let low = ((select(r.b.x, r.b.y, s >= 2u) >> at) >> (4u * h)) & 0xfu;
             let top = ((r.b.z >> at) >> (2u * (2u * h + s / 2u))) & 3u;
             let dl = d_of(r.s, g / 8u) * f32(i32(low | (top << 4u)) - 32);
-            return dl * (bytes_f32(q) - 4.0);
+            return offset_bytes_f32(q, 4.0, dl);
         }
         case DTYPE_Q4_K: {
             let d = unpack2x16float(r.a.x);
@@ -318,7 +325,7 @@ fn table_free_slot(r: RawChunk, g: u32, j: u32) -> vec4<f32> {
             let q = nibble_bytes(r.a[i], high) | (((r.b[i] >> (2u * a)) & 0x03030303u) << 4u);
             let n = 2u * a + p % 2u; // the scale's index in its word pair
             let sc = extractBits(bitcast<i32>(r.c[2u * (p / 4u) + n / 4u]), 8u * (n % 4u), 8u);
-            return (d_of(r.s, g / 8u) * f32(sc)) * (bytes_f32(q) - 32.0);
+            return offset_bytes_f32(q, 32.0, d_of(r.s, g / 8u) * f32(sc));
         }
         default: {
             return vec4<f32>(0.0);

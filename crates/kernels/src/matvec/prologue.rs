@@ -148,12 +148,7 @@ impl PrologueMatvec {
                 Ok((part, [pipeline(0)?, pipeline(1)?]))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(PrologueMatvec {
-            spec: spec.clone(),
-            prologue,
-            parts,
-            geometry: g,
-        })
+        Ok(PrologueMatvec { spec: spec.clone(), prologue, parts, geometry: g })
     }
 
     pub fn spec(&self) -> &Projection {
@@ -167,7 +162,9 @@ impl PrologueMatvec {
     fn read_bytes(&self, part: Part) -> u64 {
         let segments = self.spec.segments.len() as u64;
         let vectors = 1 + 2 + segments + 1;
-        self.spec.part_weight_bytes(part) + vectors * self.prologue.c as u64 * 4 + self.spec.part_row_read_bytes(part, 1)
+        self.spec.part_weight_bytes(part)
+            + vectors * self.prologue.c as u64 * 4
+            + self.spec.part_row_read_bytes(part, 1)
     }
 
     pub fn prologue(&self) -> &Prologue {
