@@ -16,8 +16,20 @@ pub(crate) enum Command {
         workgroups: [u32; 3],
         bytes: u64,
     },
-    Copy { src: GpuBuffer, src_offset: u64, dst: GpuBuffer, dst_offset: u64, size: u64 },
-    CopyToRaw { src: GpuBuffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, size: u64 },
+    Copy {
+        src: GpuBuffer,
+        src_offset: u64,
+        dst: GpuBuffer,
+        dst_offset: u64,
+        size: u64,
+    },
+    CopyToRaw {
+        src: GpuBuffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
 }
 
 /// A fixed sequence of dispatches (and buffer copies) that owns its pipelines, bind groups and
