@@ -121,7 +121,7 @@ fn input4(row: u32, kk: u32, k: u32) -> vec4<f32> {
 // Input vec4 `quad` (0-3) of the K slice at k0 of the input row starting at element `row` (zero
 // past k): inputs k0 + 4 quad .. + 3, or, in slot order, the input vec4 of slot
 // 4·((k0 / BK) % 2) + quad of chunk k0 / CHUNK.
-fn slice_input(row: u32, k0: u32, quad: u32, k: u32) -> vec4<f32> {
+fn input_quad(row: u32, k0: u32, quad: u32, k: u32) -> vec4<f32> {
     if (slot_order()) {
         return x[row / 4u + chunk_x_vec4(k0 / CHUNK, 4u * ((k0 / BK) % 2u) + quad)];
     }
@@ -188,7 +188,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let t = t0 + u % BT;
         xr[j] = vec4<f32>(0.0);
         if (t < t_count) {
-            xr[j] = slice_input(x_first + t * k, 0u, u / BT, k);
+            xr[j] = input_quad(x_first + t * k, 0u, u / BT, k);
         }
     }
     if (slot_order()) {
@@ -249,7 +249,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let u = lid + j * THREADS;
                 let t = t0 + u % BT;
                 if (t < t_count) {
-                    xr[j] = slice_input(x_first + t * k, k1, u / BT, k);
+                    xr[j] = input_quad(x_first + t * k, k1, u / BT, k);
                 }
             }
             if (slot_order()) {

@@ -101,7 +101,7 @@ fn half_weights() -> bool {
 
 // Input vec4 q (0-7) of the K slice at k0 of the input row starting at element `row`: inputs
 // k0 + 4q .. + 3, or for the chunked formats the input vec4 of slot q of chunk k0 / 32.
-fn slice_input(row: u32, k0: u32, q: u32) -> vec4<f32> {
+fn input_slot(row: u32, k0: u32, q: u32) -> vec4<f32> {
     if (chunked()) {
         return x[row / 4u + chunk_x_vec4(k0 / CHUNK, q)];
     }
@@ -151,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let t = t0 + j / 8u;
         px[i] = vec4<f32>(0.0);
         if (t < t_count) {
-            px[i] = slice_input(x_first + t * k, 0u, j % 8u);
+            px[i] = input_slot(x_first + t * k, 0u, j % 8u);
         }
     }
     if (decoded_weights()) {
@@ -297,7 +297,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let t = t0 + j / 8u;
                 px[i] = vec4<f32>(0.0);
                 if (t < t_count) {
-                    px[i] = slice_input(x_first + t * k, k1, j % 8u);
+                    px[i] = input_slot(x_first + t * k, k1, j % 8u);
                 }
             }
             if (decoded_weights()) {

@@ -121,11 +121,9 @@ fn x_chunk(xq: u32, c: u32, k: u32) -> XChunk {
     return XChunk(x_vec(xq + c, k), zero, zero, zero);
 }
 
-// Dot product of weight chunk c of a row (whose first chunk is wq) with its inputs.
+// Dot product of weight chunk c of a row (whose first chunk is wq) with its inputs (F32, F16,
+// BF16, Q8_0; the chunked formats: chunk32_dot).
 fn chunk_dot(wq: u32, c: u32, xc: XChunk) -> f32 {
-    if (DTYPE == DTYPE_F32) {
-        return dot(bitcast<vec4<f32>>(w[wq + c]), xc.a);
-    }
     if (DTYPE == DTYPE_F16) {
         return dot_f16x8(w[wq + c], xc.a, xc.b);
     }
@@ -136,7 +134,7 @@ fn chunk_dot(wq: u32, c: u32, xc: XChunk) -> f32 {
         let b = (wq + c) / 2u; // flat Q8_0 block: 2 chunks per block
         return block_d(b) * dot_q8x16(w[wq + c], xc.a, xc.b, xc.c, xc.d);
     }
-    return dot(weight4(4u * (wq + c)), xc.a);
+    return dot(bitcast<vec4<f32>>(w[wq + c]), xc.a);
 }
 
 // Input vec4 of slot j of the row's chunk c (chunked formats; the row's input starts at vec4
