@@ -10,7 +10,8 @@
 //!
 //! `cargo bench -p kernels --bench decode_sweep [-- FILTER]` (FILTER: a substring of the line
 //! label, e.g. `q8_0`, `prologue`, `time_mix`, `formats`: `-- formats` runs only the format
-//! comparison). `SWEEP_WIDTH=768` sweeps another model width (768 is the 0.1B shape, for the
+//! comparison, `-- magic` only the chunked formats' lines with bytes turned into floats through
+//! the mantissa). `SWEEP_WIDTH=768` sweeps another model width (768 is the 0.1B shape, for the
 //! software driver); `SWEEP_RUNS` changes the dispatches per line; `SWEEP_FORMATS=q4_k,q6_k`
 //! sweeps the geometries of other formats.
 
@@ -220,7 +221,9 @@ fn main() {
     formats(&gpu, &mut timer, &wanted, &x, &y, &vecs, &shift);
 }
 
-/// Every weight format on 7680 rows of K = C, default geometry, plain and with the prologue.
+/// Every weight format on 7680 rows of K = C, default geometry, plain and with the prologue;
+/// the chunked formats also with their bytes turned into floats through the mantissa
+/// (`Geometry::magic_bytes`, lines `... magic`).
 fn formats(
     gpu: &Gpu,
     timer: &mut Timer,
@@ -232,46 +235,57 @@ fn formats(
 ) {
     let c = width();
     let rows = 3 * c;
-    // Weight bytes per µs of Q8_0, plain and prologue: the reference of the last column.
-    let mut q8 = [None::<f64>; 2];
-    let labels_of =
-        |f: WeightFormat| [0, 1].map(|i| format!("formats {} {rows}x{c} {}", f.name(), ["matvec", "prologue"][i]));
-    if !WeightFormat::ALL.into_iter().any(|f| labels_of(f).iter().any(|l| wanted(l))) {
+    let chunked = |f: WeightFormat| f.block_elements() > 1 && f != WeightFormat::Q8_0;
+    // (label, prologue, magic bytes) of a format's lines.
+    let lines_of = |f: WeightFormat| -> Vec<(String, bool, bool)> {
+        let name = |what: &str| format!("formats {} {rows}x{c} {what}", f.name());
+        let mut v = vec![(name("matvec"), false, false), (name("prologue"), true, false)];
+        if chunked(f) {
+            v.extend([(name("matvec magic"), false, true), (name("prologue magic"), true, true)]);
+        }
+        v
+    };
+    if !WeightFormat::ALL.into_iter().any(|f| lines_of(f).iter().any(|l| wanted(&l.0))) {
         return;
     }
+    // Weight bytes per µs of Q8_0, plain and prologue: the reference of the last column.
+    let mut q8 = [None::<f64>; 2];
     // Q8_0 first (the reference), then the others in shader-id order.
     let order = WeightFormat::ALL.into_iter().filter(|&f| f != WeightFormat::Q8_0);
     for format in std::iter::once(WeightFormat::Q8_0).chain(order) {
-        let labels = labels_of(format);
-        if format != WeightFormat::Q8_0 && !labels.iter().any(|l| wanted(l)) {
+        let lines = lines_of(format);
+        if format != WeightFormat::Q8_0 && !lines.iter().any(|l| wanted(&l.0)) {
             continue;
         }
         let spec = Projection::new(format, rows, c);
         let bytes = format.gpu_words((rows * c) as usize) as f64 * 4.0;
         let weights = weight_copies(gpu, &spec);
-        let plain = Matvec::new(gpu, &spec).unwrap();
         let p = Prologue::new(c, 1e-5, 8, 9, 12);
-        let prologue = PrologueMatvec::new(gpu, &spec, p).unwrap();
-        for (i, label) in labels.iter().enumerate() {
-            let us = if i == 0 {
-                time(gpu, timer, |rec, n| {
-                    plain.record(gpu, rec, x.all(), &[weights[n % weights.len()].all()], None, y.all()).unwrap()
-                })
-            } else {
-                time(gpu, timer, |rec, n| {
+        for (label, prologue, magic_bytes) in &lines {
+            let (us, g) = if *prologue {
+                let auto = PrologueMatvec::new(gpu, &spec, p).unwrap().geometry();
+                let mv = PrologueMatvec::with_geometry(gpu, &spec, p, Geometry { magic_bytes: *magic_bytes, ..auto })
+                    .unwrap();
+                let us = time(gpu, timer, |rec, n| {
                     let w = weights[n % weights.len()].all();
-                    prologue
-                        .record(gpu, rec, (n % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all())
-                        .unwrap()
-                })
+                    mv.record(gpu, rec, (n % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all()).unwrap()
+                });
+                (us, mv.geometry())
+            } else {
+                let auto = Matvec::new(gpu, &spec).unwrap().geometry();
+                let mv = Matvec::with_geometry(gpu, &spec, Geometry { magic_bytes: *magic_bytes, ..auto }).unwrap();
+                let us = time(gpu, timer, |rec, n| {
+                    mv.record(gpu, rec, x.all(), &[weights[n % weights.len()].all()], None, y.all()).unwrap()
+                });
+                (us, mv.geometry())
             };
             let rate = bytes / us;
             if format == WeightFormat::Q8_0 {
-                q8[i] = Some(rate);
+                q8[*prologue as usize] = Some(rate);
             }
             if wanted(label) {
-                let g = if i == 0 { plain.geometry() } else { prologue.geometry() };
-                let vs_q8 = q8[i].map_or(String::new(), |r| format!("{:5.0}% of Q8_0's bandwidth", 100.0 * rate / r));
+                let vs_q8 = q8[*prologue as usize]
+                    .map_or(String::new(), |r| format!("{:5.0}% of Q8_0's bandwidth", 100.0 * rate / r));
                 println!(
                     "{label:<44} {}  {us:8.2} us  {:6.2} TB/s  {:>6.2} MB  {vs_q8}",
                     label_of(&g),

@@ -24,6 +24,14 @@
 const CHUNK: u32 = 32u;
 const CHUNK_SLOTS: u32 = 8u;
 
+// How chunk_slot turns quant bytes into floats: integer-to-float conversions (false), or
+// through the float's mantissa (true): the bits of 2^23 + b, minus 2^23, exact for any byte b,
+// an integer and a float operation per value instead of a conversion, which NVIDIA GPUs run at
+// a quarter of the integer rate (16 per clock and SM on an H100). For Q8_0 the conversions
+// measured faster (docs/perf.md); for 4-bit chunks (twice the values per byte) not measured yet:
+// matvec's Geometry::magic_bytes sets it, decode_sweep compares.
+override MAGIC_BYTES: bool = false;
+
 // ggml's kvalues_iq4nl in workgroup memory (IQ4_NL, IQ4_XS): the entry points fill it with
 // iq4_table_fill before decoding (a lookup in workgroup memory, where the threads' distinct
 // indices fall in distinct banks, instead of a dynamically indexed constant array). Only
@@ -208,6 +216,10 @@ fn chunk_raw(g: u32) -> RawChunk {
 
 // The four bytes of a packed word as floats.
 fn bytes_f32(packed: u32) -> vec4<f32> {
+    if (MAGIC_BYTES) {
+        let b = (vec4<u32>(packed) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+        return bitcast<vec4<f32>>(b | vec4<u32>(0x4b000000u)) - 8388608.0;
+    }
     return vec4<f32>(unpack4xU8(packed));
 }
 

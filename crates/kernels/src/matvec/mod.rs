@@ -147,6 +147,9 @@ pub struct Geometry {
     pub rows: u32,
     /// Threads per workgroup (a multiple of `threads_per_row`).
     pub workgroup: u32,
+    /// The chunked formats' quant bytes to floats through the mantissa instead of conversions
+    /// (`MAGIC_BYTES` in weight_chunks.wgsl; the same values either way). Off by default.
+    pub magic_bytes: bool,
 }
 
 impl Geometry {
@@ -196,7 +199,7 @@ impl Geometry {
             .find(|&r| r <= most && share && Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS)
             .unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
-        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup }
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, magic_bytes: false }
     }
 
     /// The split for a CPU adapter (a software driver such as lavapipe): one thread per row
@@ -214,6 +217,7 @@ impl Geometry {
             threads_per_row: 1,
             rows,
             workgroup,
+            magic_bytes: false,
         }
     }
 
@@ -244,8 +248,13 @@ impl Geometry {
         self.workgroup / self.threads_per_row * self.rows
     }
 
-    fn overrides(&self) -> [(&'static str, f64); 3] {
-        [("WG", self.workgroup as f64), ("TPR", self.threads_per_row as f64), ("R", self.rows as f64)]
+    fn overrides(&self) -> [(&'static str, f64); 4] {
+        [
+            ("WG", self.workgroup as f64),
+            ("TPR", self.threads_per_row as f64),
+            ("R", self.rows as f64),
+            ("MAGIC_BYTES", self.magic_bytes as u32 as f64),
+        ]
     }
 }
 
