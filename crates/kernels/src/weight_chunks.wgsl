@@ -17,8 +17,10 @@
 // blocks' scale words), so the threads of a subgroup taking consecutive chunks read
 // consecutive bytes.
 //
-// Every decoder computes what ggml_quants::dequantize computes for each weight, with the same
-// float operations in the same order (as the generic decoders of weights.wgsl).
+// Every decoder computes what ggml_quants::dequantize computes for each weight: the same float
+// operations in the same order (as the generic decoders of weights.wgsl), or, for the
+// (q − offset)·scale formats, one fused multiply-add that rounds the same exact value once
+// (offset_bytes_f32).
 
 // Weights per chunk and slots per chunk.
 const CHUNK: u32 = 32u;
@@ -42,12 +44,6 @@ var<workgroup> iq4_table: array<f32, 16>;
 // Whether DTYPE is decoded by chunks (every block format but Q8_0, which has its own path).
 fn chunked() -> bool {
     return DTYPE >= DTYPE_Q4_0;
-}
-
-// Whether DTYPE's blocks hold 256 values (8 chunks each).
-fn chunks_of_256() -> bool {
-    return DTYPE == DTYPE_Q2_K || DTYPE == DTYPE_Q3_K || DTYPE == DTYPE_Q4_K || DTYPE == DTYPE_Q5_K ||
-           DTYPE == DTYPE_Q6_K || DTYPE == DTYPE_IQ4_XS;
 }
 
 // Whether DTYPE looks its values up in iq4_table.
