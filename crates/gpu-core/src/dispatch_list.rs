@@ -8,10 +8,33 @@ use crate::{BindGroup, Gpu, GpuBuffer, Recorder, RecorderStats};
 /// One recorded command.
 #[derive(Clone, Debug)]
 pub(crate) enum Command {
-    Dispatch { pipeline: wgpu::ComputePipeline, label: Arc<str>, groups: Box<[BindGroup]>, workgroups: [u32; 3] },
-    Copy { src: GpuBuffer, src_offset: u64, dst: GpuBuffer, dst_offset: u64, size: u64 },
-    CopyToRaw { src: GpuBuffer, src_offset: u64, dst: wgpu::Buffer, dst_offset: u64, size: u64 },
-    Clear { buffer: GpuBuffer, offset: u64, size: u64 },
+    /// `bytes`: what the dispatch reads, as its launcher counted ([`Recorder::dispatch_reading`]).
+    Dispatch {
+        pipeline: wgpu::ComputePipeline,
+        label: Arc<str>,
+        groups: Box<[BindGroup]>,
+        workgroups: [u32; 3],
+        bytes: u64,
+    },
+    Copy {
+        src: GpuBuffer,
+        src_offset: u64,
+        dst: GpuBuffer,
+        dst_offset: u64,
+        size: u64,
+    },
+    CopyToRaw {
+        src: GpuBuffer,
+        src_offset: u64,
+        dst: wgpu::Buffer,
+        dst_offset: u64,
+        size: u64,
+    },
+    Clear {
+        buffer: GpuBuffer,
+        offset: u64,
+        size: u64,
+    },
 }
 
 /// A fixed sequence of dispatches (and buffer copies) that owns its pipelines, bind groups and
@@ -37,7 +60,10 @@ impl DispatchList {
         let mut s = RecorderStats::default();
         for c in &self.commands {
             match c {
-                Command::Dispatch { .. } => s.dispatches += 1,
+                Command::Dispatch { bytes, .. } => {
+                    s.dispatches += 1;
+                    s.bytes_read += bytes;
+                }
                 Command::Copy { .. } | Command::CopyToRaw { .. } | Command::Clear { .. } => s.copies += 1,
             }
         }

@@ -12,6 +12,8 @@ pub struct RecorderStats {
     pub passes: u32,
     /// Buffer copies and clears recorded (each closes the open pass).
     pub copies: u32,
+    /// Bytes the dispatches declared they read ([`Recorder::dispatch_reading`]; 0 for the others).
+    pub bytes_read: u64,
 }
 
 /// Where a recorder's commands go. One lives per submission, on the stack: boxing the encoder
@@ -85,6 +87,14 @@ impl<'g> Recorder<'g> {
 
     /// Records one dispatch of `pipeline` with one bind group per group.
     pub fn dispatch(&mut self, pipeline: &Pipeline, groups: &[BindGroup], workgroups: [u32; 3]) {
+        self.dispatch_reading(pipeline, groups, workgroups, 0);
+    }
+
+    /// [`Recorder::dispatch`] of a kernel that knows how many bytes of its bindings it reads at
+    /// least once (its weights and input activations, as its launcher counts them): the
+    /// [`Timer`] sums them per kernel ([`crate::KernelTime::bytes`]) for an achieved bandwidth,
+    /// and [`RecorderStats::bytes_read`] counts them.
+    pub fn dispatch_reading(&mut self, pipeline: &Pipeline, groups: &[BindGroup], workgroups: [u32; 3], bytes: u64) {
         debug_assert_eq!(groups.len() as u32, pipeline.group_count(), "bind groups of {}", pipeline.label());
         match &mut self.target {
             Target::Capture(commands) => commands.push(Command::Dispatch {
@@ -92,10 +102,14 @@ impl<'g> Recorder<'g> {
                 label: pipeline.label.clone(),
                 groups: groups.into(),
                 workgroups,
+                bytes,
             }),
-            Target::Encoder { .. } => self.encode_dispatch(&pipeline.pipeline, &pipeline.label, groups, workgroups),
+            Target::Encoder { .. } => {
+                self.encode_dispatch(&pipeline.pipeline, &pipeline.label, groups, workgroups, bytes)
+            }
         }
         self.stats.dispatches += 1;
+        self.stats.bytes_read += bytes;
     }
 
     /// Records a dispatch into the open pass (opening one if needed), after a timestamp when a
@@ -106,6 +120,7 @@ impl<'g> Recorder<'g> {
         label: &Arc<str>,
         groups: &[BindGroup],
         workgroups: [u32; 3],
+        bytes: u64,
     ) {
         let Target::Encoder { encoder, pass } = &mut self.target else {
             unreachable!("only an encoding recorder encodes");
@@ -118,7 +133,7 @@ impl<'g> Recorder<'g> {
                 .forget_lifetime()
         });
         if let Some(t) = self.timer.as_deref_mut() {
-            t.mark(pass, Some(label));
+            t.mark(pass, Some((label, bytes)));
         }
         pass.set_pipeline(pipeline);
         for (i, g) in groups.iter().enumerate() {
@@ -185,13 +200,15 @@ impl<'g> Recorder<'g> {
             let s = list.stats();
             self.stats.dispatches += s.dispatches;
             self.stats.copies += s.copies;
+            self.stats.bytes_read += s.bytes_read;
             return;
         }
         for command in &list.commands {
             match command {
-                Command::Dispatch { pipeline, label, groups, workgroups } => {
-                    self.encode_dispatch(pipeline, label, groups, *workgroups);
+                Command::Dispatch { pipeline, label, groups, workgroups, bytes } => {
+                    self.encode_dispatch(pipeline, label, groups, *workgroups, *bytes);
                     self.stats.dispatches += 1;
+                    self.stats.bytes_read += bytes;
                 }
                 Command::Copy { src, src_offset, dst, dst_offset, size } => {
                     self.copy(src, *src_offset, dst, *dst_offset, *size)

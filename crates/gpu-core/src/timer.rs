@@ -12,6 +12,16 @@ pub struct KernelTime {
     pub dispatches: u32,
     /// Their total GPU time in nanoseconds.
     pub total_ns: f64,
+    /// Bytes its dispatches declared they read ([`crate::Recorder::dispatch_reading`]); 0 when
+    /// none did.
+    pub bytes: u64,
+}
+
+impl KernelTime {
+    /// Achieved bandwidth in bytes per second (declared bytes / GPU time), where known.
+    pub fn bytes_per_second(&self) -> Option<f64> {
+        (self.bytes > 0 && self.total_ns > 0.0).then(|| self.bytes as f64 / (self.total_ns * 1e-9))
+    }
 }
 
 /// Timestamps written between the dispatches of a [`crate::Recorder`], for a per-kernel time
@@ -21,8 +31,9 @@ pub struct Timer {
     resolve: wgpu::Buffer,
     readback: wgpu::Buffer,
     capacity: u32,
-    /// Label of the dispatch that starts after each written timestamp (`None` ends a pass).
-    marks: Vec<Option<Arc<str>>>,
+    /// Label and declared bytes of the dispatch that starts after each written timestamp
+    /// (`None` ends a pass).
+    marks: Vec<Option<(Arc<str>, u64)>>,
     period_ns: f64,
 }
 
@@ -66,11 +77,12 @@ impl Timer {
         self.marks.clear();
     }
 
-    /// Writes a timestamp before the dispatch labelled `next` (`None`: at the end of a pass).
-    pub(crate) fn mark(&mut self, pass: &mut wgpu::ComputePass<'_>, next: Option<&Arc<str>>) {
+    /// Writes a timestamp before the dispatch labelled `next` that reads the given bytes (`None`:
+    /// at the end of a pass).
+    pub(crate) fn mark(&mut self, pass: &mut wgpu::ComputePass<'_>, next: Option<(&Arc<str>, u64)>) {
         if (self.marks.len() as u32) < self.capacity {
             pass.write_timestamp(&self.queries, self.marks.len() as u32);
-            self.marks.push(next.cloned());
+            self.marks.push(next.map(|(label, bytes)| (label.clone(), bytes)));
         }
     }
 
@@ -101,19 +113,20 @@ impl Timer {
             bytemuck::pod_collect_to_vec(&view[..n * 8])
         };
         self.readback.unmap();
-        let mut table: BTreeMap<String, (u32, f64)> = BTreeMap::new();
+        let mut table: BTreeMap<String, (u32, f64, u64)> = BTreeMap::new();
         for i in 0..n - 1 {
-            let Some(label) = &self.marks[i] else {
+            let Some((label, bytes)) = &self.marks[i] else {
                 continue;
             };
             let dt = ticks[i + 1].saturating_sub(ticks[i]) as f64 * self.period_ns;
             let e = table.entry(label.to_string()).or_default();
             e.0 += 1;
             e.1 += dt;
+            e.2 += bytes;
         }
         let mut v: Vec<KernelTime> = table
             .into_iter()
-            .map(|(kernel, (dispatches, total_ns))| KernelTime { kernel, dispatches, total_ns })
+            .map(|(kernel, (dispatches, total_ns, bytes))| KernelTime { kernel, dispatches, total_ns, bytes })
             .collect();
         v.sort_by(|a, b| b.total_ns.total_cmp(&a.total_ns));
         Ok(v)

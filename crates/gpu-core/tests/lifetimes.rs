@@ -51,16 +51,16 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
     let y = g.buffer("y", n as u64 * 4).unwrap();
     let bytes = x.size() + y.size();
     let wg = [n.div_ceil(64), 1, 1];
-    // x = 3x+1; y = x; y = 3y+1.
+    // x = 3x+1; y = x; y = 3y+1. The first dispatch declares the bytes it reads (x).
     let list = DispatchList::capture(&g, |rec| -> Result<(), GpuError> {
-        rec.dispatch(&p, &g.bind_groups(&p, &[&[x.all()]])?, wg);
+        rec.dispatch_reading(&p, &g.bind_groups(&p, &[&[x.all()]])?, wg, x.size());
         rec.copy(&x, 0, &y, 0, x.size());
         rec.dispatch(&p, &g.bind_groups(&p, &[&[y.all()]])?, wg);
         Ok(())
     })
     .unwrap();
     let s = list.stats();
-    assert_eq!((s.dispatches, s.copies, s.passes), (2, 1, 0));
+    assert_eq!((s.dispatches, s.copies, s.passes, s.bytes_read), (2, 1, 0, x.size()));
     assert_eq!(list.labels().collect::<Vec<_>>(), ["test_times_three_plus_one"; 2]);
     // Capturing ran nothing.
     g.wait().unwrap();
@@ -79,6 +79,7 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
     assert_eq!(rec.stats().dispatches, 2 * replays);
     assert_eq!(rec.stats().copies, replays);
     assert_eq!(rec.stats().passes, replays + 1);
+    assert_eq!(rec.stats().bytes_read, replays as u64 * x.size());
     rec.submit();
     let mut want_x = start.clone();
     let mut want_y = vec![0; n as usize];
@@ -92,6 +93,14 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
         let table = t.read(&g).unwrap();
         assert_eq!(table.len(), 1);
         assert_eq!((table[0].kernel.as_str(), table[0].dispatches), ("test_times_three_plus_one", 2 * replays));
+        // The declared bytes of the replayed dispatches, summed per kernel.
+        assert_eq!(table[0].bytes, replays as u64 * x.size());
+        match table[0].bytes_per_second() {
+            Some(rate) => {
+                assert!((rate - table[0].bytes as f64 / (table[0].total_ns * 1e-9)).abs() <= 1e-9 * rate)
+            }
+            None => assert_eq!(table[0].total_ns, 0.0, "a bandwidth wherever the time is positive"),
+        }
     } else {
         eprintln!("SKIPPED timer part: no timestamps inside passes on this adapter");
     }
@@ -103,7 +112,7 @@ fn a_dispatch_list_replays_what_it_captured_and_frees_its_buffers_when_dropped()
         Ok(())
     })
     .unwrap();
-    assert_eq!(twice.stats().dispatches, 4);
+    assert_eq!((twice.stats().dispatches, twice.stats().bytes_read), (4, 2 * x.size()));
 
     // The lists hold x and y through their bind groups and copies; dropping them frees both.
     drop((x, y));

@@ -1,12 +1,19 @@
 //! A quick sweep of the decode kernels' launch geometries at RWKV-7 2.9B shapes (C = 2560,
 //! F = 10240): every matvec split (threads per row group, rows per group, workgroup size) for
-//! F16 and Q8_0, plain and with the LayerNorm + token-shift prologue, and the fused time-mix
-//! kernel. GPU time per dispatch from timestamps, weights rotated through enough copies to
-//! miss the L2 cache; one line per configuration, the default geometry marked with `*`.
+//! F16 and Q8_0 (or the formats `SWEEP_FORMATS` names), plain and with the LayerNorm +
+//! token-shift prologue, and the fused time-mix kernel; then every weight format on one shape,
+//! 7680 rows of K = 2560 (r/k/v of the 2.9B as one matrix), with its default geometry, plain and
+//! with the prologue: GPU time, the weight bytes read per second and that bandwidth against
+//! Q8_0's (issue 17's bar: 80%). GPU time per dispatch from timestamps, weights rotated through
+//! enough copies to miss the L2 cache; one line per configuration, the default geometry marked
+//! with `*`.
 //!
 //! `cargo bench -p kernels --bench decode_sweep [-- FILTER]` (FILTER: a substring of the line
-//! label, e.g. `q8_0`, `prologue`, `time_mix`). `SWEEP_WIDTH=768` sweeps another model width
-//! (768 is the 0.1B shape, for the software driver); `SWEEP_RUNS` changes the dispatches per line.
+//! label, e.g. `q8_0`, `prologue`, `time_mix`, `formats`: `-- formats` runs only the format
+//! comparison, `-- magic` only the chunked formats' lines with bytes turned into floats through
+//! the mantissa). `SWEEP_WIDTH=768` sweeps another model width (768 is the 0.1B shape, for the
+//! software driver); `SWEEP_RUNS` changes the dispatches per line; `SWEEP_FORMATS=q4_k,q6_k`
+//! sweeps the geometries of other formats.
 
 use gpu_core::{ContextOptions, Gpu, GpuBuffer, Recorder, Timer};
 use kernels::formats::{self, WeightFormat};
@@ -23,6 +30,22 @@ fn width() -> u32 {
 /// Dispatches timed per configuration, one submission (`SWEEP_RUNS`, default 400).
 fn runs() -> u32 {
     std::env::var("SWEEP_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(400)
+}
+
+/// The formats whose geometries are swept (`SWEEP_FORMATS`, ggml names; default F16 and Q8_0).
+fn swept_formats() -> Vec<WeightFormat> {
+    let Ok(names) = std::env::var("SWEEP_FORMATS") else {
+        return vec![WeightFormat::F16, WeightFormat::Q8_0];
+    };
+    names
+        .split(',')
+        .map(|n| {
+            WeightFormat::ALL
+                .into_iter()
+                .find(|f| f.name().eq_ignore_ascii_case(n.trim()))
+                .unwrap_or_else(|| panic!("SWEEP_FORMATS: unknown format {n:?}"))
+        })
+        .collect()
 }
 
 fn weight_copies(gpu: &Gpu, spec: &Projection) -> Vec<GpuBuffer> {
@@ -133,7 +156,7 @@ fn main() {
     let y = gpu.buffer("y", 4 * c as u64 * 4 * 4).unwrap();
     let vecs = gpu.buffer_from("vecs", &vec![0.25f32; 19 * c as usize]).unwrap();
     let shift = gpu.buffer_from("shift", &vec![0.1f32; 2 * c as usize]).unwrap();
-    for format in [WeightFormat::F16, WeightFormat::Q8_0] {
+    for format in swept_formats() {
         for (name, segs, act, residual) in &shapes {
             let segs: Vec<Segment> = segs.iter().map(|s| s.activation(*act)).collect();
             let mut spec = Projection::segmented(format, segs);
@@ -159,7 +182,7 @@ fn main() {
             }
             if prologue_ok && wanted(&prologue_label) {
                 let p = Prologue::new(c, 1e-5, 8, 9, 12);
-                let auto_g = Geometry::of(&gpu, &spec, 256);
+                let auto_g = PrologueMatvec::new(&gpu, &spec, p).unwrap().geometry();
                 for g in geometries(&gpu, &spec, auto_g) {
                     let mv = PrologueMatvec::with_geometry(&gpu, &spec, p, g).unwrap();
                     let us = time(&gpu, &mut timer, |rec, i| {
@@ -195,4 +218,85 @@ fn main() {
         });
         println!("{tm_label:<44} {us:8.2} us");
     }
+    formats(&gpu, &mut timer, &wanted, &x, &y, &vecs, &shift);
+}
+
+/// Every weight format on 7680 rows of K = C, default geometry, plain and with the prologue;
+/// the chunked formats also with their bytes turned into floats through the mantissa
+/// (`Geometry::magic_bytes`, lines `... magic`).
+fn formats(
+    gpu: &Gpu,
+    timer: &mut Timer,
+    wanted: &dyn Fn(&str) -> bool,
+    x: &GpuBuffer,
+    y: &GpuBuffer,
+    vecs: &GpuBuffer,
+    shift: &GpuBuffer,
+) {
+    let c = width();
+    let rows = 3 * c;
+    let chunked = |f: WeightFormat| f.block_elements() > 1 && f != WeightFormat::Q8_0;
+    // (label, prologue, magic bytes) of a format's lines.
+    let lines_of = |f: WeightFormat| -> Vec<(String, bool, bool)> {
+        let name = |what: &str| format!("formats {} {rows}x{c} {what}", f.name());
+        let mut v = vec![(name("matvec"), false, false), (name("prologue"), true, false)];
+        if chunked(f) {
+            v.extend([(name("matvec magic"), false, true), (name("prologue magic"), true, true)]);
+        }
+        v
+    };
+    if !WeightFormat::ALL.into_iter().any(|f| lines_of(f).iter().any(|l| wanted(&l.0))) {
+        return;
+    }
+    // Weight bytes per µs of Q8_0, plain and prologue: the reference of the last column.
+    let mut q8 = [None::<f64>; 2];
+    // Q8_0 first (the reference), then the others in shader-id order.
+    let order = WeightFormat::ALL.into_iter().filter(|&f| f != WeightFormat::Q8_0);
+    for format in std::iter::once(WeightFormat::Q8_0).chain(order) {
+        let lines = lines_of(format);
+        if format != WeightFormat::Q8_0 && !lines.iter().any(|l| wanted(&l.0)) {
+            continue;
+        }
+        let spec = Projection::new(format, rows, c);
+        let bytes = format.gpu_words((rows * c) as usize) as f64 * 4.0;
+        let weights = weight_copies(gpu, &spec);
+        let p = Prologue::new(c, 1e-5, 8, 9, 12);
+        for (label, prologue, magic_bytes) in &lines {
+            let (us, g) = if *prologue {
+                let auto = PrologueMatvec::new(gpu, &spec, p).unwrap().geometry();
+                let mv = PrologueMatvec::with_geometry(gpu, &spec, p, Geometry { magic_bytes: *magic_bytes, ..auto })
+                    .unwrap();
+                let us = time(gpu, timer, |rec, n| {
+                    let w = weights[n % weights.len()].all();
+                    mv.record(gpu, rec, (n % 2) as u32, x.all(), vecs.all(), shift.all(), &[w], None, y.all()).unwrap()
+                });
+                (us, mv.geometry())
+            } else {
+                let auto = Matvec::new(gpu, &spec).unwrap().geometry();
+                let mv = Matvec::with_geometry(gpu, &spec, Geometry { magic_bytes: *magic_bytes, ..auto }).unwrap();
+                let us = time(gpu, timer, |rec, n| {
+                    mv.record(gpu, rec, x.all(), &[weights[n % weights.len()].all()], None, y.all()).unwrap()
+                });
+                (us, mv.geometry())
+            };
+            let rate = bytes / us;
+            if format == WeightFormat::Q8_0 {
+                q8[*prologue as usize] = Some(rate);
+            }
+            if wanted(label) {
+                let vs_q8 = q8[*prologue as usize]
+                    .map_or(String::new(), |r| format!("{:5.0}% of Q8_0's bandwidth", 100.0 * rate / r));
+                println!(
+                    "{label:<44} {}  {us:8.2} us  {:6.2} TB/s  {:>6.2} MB  {vs_q8}",
+                    label_of(&g),
+                    rate / 1e6,
+                    bytes / 1e6
+                );
+            }
+        }
+    }
+}
+
+fn label_of(g: &Geometry) -> String {
+    format!("tpr {:>2} rows {} wg {:>3}  ", g.threads_per_row, g.rows, g.workgroup)
 }

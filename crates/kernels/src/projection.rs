@@ -211,6 +211,23 @@ impl Projection {
         self.format.gpu_words(self.part_elements(part) as usize) as u64 * 4
     }
 
+    /// Bytes a dispatch of `part` for `t` tokens reads at least once (what the launchers pass to
+    /// `Recorder::dispatch_reading`): its weight binding, each segment's inputs (`k` per token),
+    /// and the bias and residual rows its segments read. The output is not counted.
+    pub(crate) fn part_read_bytes(&self, part: Part, t: u32) -> u64 {
+        let segs = self.part_segments(part);
+        let inputs: u64 = segs.iter().map(|s| s.k as u64).sum();
+        self.part_weight_bytes(part) + inputs * t as u64 * 4 + self.part_row_read_bytes(part, t)
+    }
+
+    /// Bytes of bias and residual rows a dispatch of `part` for `t` tokens reads.
+    pub(crate) fn part_row_read_bytes(&self, part: Part, t: u32) -> u64 {
+        let segs = self.part_segments(part);
+        let bias: u64 = segs.iter().filter(|s| s.bias).map(|s| s.rows as u64 * 4).sum();
+        let residual = if self.residual { part.rows as u64 * t as u64 * 4 } else { 0 };
+        bias + residual
+    }
+
     /// Input elements read for `t` tokens.
     pub(crate) fn x_len(&self, t: u32) -> u64 {
         self.segments.iter().map(|s| (s.x_offset as u64 + s.k as u64) * t as u64).max().unwrap_or(0)

@@ -171,18 +171,21 @@ pub fn devices() -> Vec<(&'static str, &'static Gpu)> {
     ]
 }
 
-/// Whether `format` has its own fast path in the matrix kernels (F32, F16, Q8_0); every other
-/// format goes through the shared decoders of weights.wgsl.
-pub fn has_fast_path(format: WeightFormat) -> bool {
+/// Whether the fixed-shape tests run `format` at every shape, tile and device (F32, F16, Q8_0:
+/// the formats of the models the engine is measured on, with fast reference encoders). The
+/// others (their reference quantisers are slow on a software GPU, and each kernel decodes them
+/// through one shared chunk path, weight_chunks.wgsl) run on a share of them, and in
+/// `matvec::tests::chunked_formats_at_every_split`.
+pub fn tested_everywhere(format: WeightFormat) -> bool {
     matches!(format, WeightFormat::F32 | WeightFormat::F16 | WeightFormat::Q8_0)
 }
 
-/// The devices a fixed-shape test runs `format` on: all of them for the formats with a fast
-/// path, one in turn for the others (they share the decoders, and on a software GPU every
-/// pipeline costs a compilation).
+/// The devices a fixed-shape test runs `format` on: all of them for the formats tested
+/// everywhere, one in turn for the others (on a software GPU every pipeline costs a
+/// compilation).
 pub fn devices_for(format: WeightFormat) -> Vec<(&'static str, &'static Gpu)> {
     let all = devices();
-    if has_fast_path(format) {
+    if tested_everywhere(format) {
         return all;
     }
     vec![all[format.shader_id() as usize % all.len()]]

@@ -84,16 +84,20 @@ pub struct Piece<'a> {
 /// file `build.rs` writes for the launchers to include) and its files, in order. Every other
 /// `src/<unit>/<name>.wgsl` is a module of its own, `common.wgsl` + the file, named `<name>.wgsl`.
 /// `weights.wgsl` holds the weight bindings, the format override and the decoders of every weight
-/// format (the matrix kernels and the embedding); `projection.wgsl` what the matrix kernels share
+/// format (the matrix kernels and the embedding); `weight_chunks.wgsl` the matrix kernels' chunk
+/// decoders of the block formats other than Q8_0; `projection.wgsl` what the matrix kernels share
 /// (the segment overrides, `seg_pick`);
 /// the two matvec modules share one body and differ in the final reduction, because a module
 /// with subgroup operations cannot be created on an adapter without subgroups.
 pub const COMPOSED: &[(&str, &[&str])] = &[
     ("embedding.wgsl", &["weights.wgsl", "reduce.wgsl", "embedding/embedding.wgsl"]),
-    ("matvec.wgsl", &["weights.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "reduce.wgsl"]),
-    ("matvec_subgroup.wgsl", &["weights.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "reduce_subgroup.wgsl"]),
-    ("matmul.wgsl", &["weights.wgsl", "projection.wgsl", "matmul/matmul.wgsl"]),
-    ("matmul_coop.wgsl", &["weights.wgsl", "projection.wgsl", "matmul_coop/matmul_coop.wgsl"]),
+    ("matvec.wgsl", &["weights.wgsl", "weight_chunks.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "reduce.wgsl"]),
+    (
+        "matvec_subgroup.wgsl",
+        &["weights.wgsl", "weight_chunks.wgsl", "projection.wgsl", "matvec/matvec.wgsl", "reduce_subgroup.wgsl"],
+    ),
+    ("matmul.wgsl", &["weights.wgsl", "weight_chunks.wgsl", "projection.wgsl", "matmul/matmul.wgsl"]),
+    ("matmul_coop.wgsl", &["weights.wgsl", "weight_chunks.wgsl", "projection.wgsl", "matmul_coop/matmul_coop.wgsl"]),
 ];
 
 /// The shared helpers every module starts with, relative to `src/`.

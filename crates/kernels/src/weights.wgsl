@@ -71,6 +71,11 @@ fn block_d(b: u32) -> f32 {
     return f16_elem(w_d[h / 2u], h);
 }
 
+// The four BF16 halves of words a and c as floats (a's low half first).
+fn bf16x4(a: u32, c: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & 0xffff0000u, c << 16u, c & 0xffff0000u));
+}
+
 // Four signed bytes of a Q8_0 quant word as floats. (Building the floats from the bytes with
 // the 2^23 mantissa trick instead of int-to-float conversions measured 2% slower decode on an
 // H200: docs/perf.md.)
@@ -270,9 +275,7 @@ fn weight4(e: u32) -> vec4<f32> {
             return vec4<f32>(unpack2x16float(w_word(e / 2u)), unpack2x16float(w_word(e / 2u + 1u)));
         }
         case DTYPE_BF16: {
-            let a = w_word(e / 2u);
-            let c = w_word(e / 2u + 1u);
-            return bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & 0xffff0000u, c << 16u, c & 0xffff0000u));
+            return bf16x4(w_word(e / 2u), w_word(e / 2u + 1u));
         }
         case DTYPE_Q8_0: {
             return q8_0_weight4(e);
@@ -330,13 +333,19 @@ fn weight_at(e: u32) -> f32 {
     return weight4(e & ~3u)[e & 3u];
 }
 
-// ---- the fast paths' helpers (F16 and Q8_0 vec4 loads) ----------------------------------------
+// ---- the fast paths' helpers (F16, BF16 and Q8_0 vec4 loads; the other block formats:
+// weight_chunks.wgsl) ------------------------------------------------------------------------------
 
 // Dot product of 8 F16 weights (a vec4 of words) with 8 inputs.
 fn dot_f16x8(wd: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
     let a = vec4<f32>(unpack2x16float(wd.x), unpack2x16float(wd.y));
     let b = vec4<f32>(unpack2x16float(wd.z), unpack2x16float(wd.w));
     return dot(a, x0) + dot(b, x1);
+}
+
+// Dot product of 8 BF16 weights (a vec4 of words) with 8 inputs.
+fn dot_bf16x8(wd: vec4<u32>, x0: vec4<f32>, x1: vec4<f32>) -> f32 {
+    return dot(bf16x4(wd.x, wd.y), x0) + dot(bf16x4(wd.z, wd.w), x1);
 }
 
 // Unscaled dot product of 16 Q8_0 quants (a vec4 of words) with 16 inputs.

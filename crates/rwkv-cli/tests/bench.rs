@@ -82,8 +82,85 @@ fn text_report_on_a_tiny_synthetic_model() {
         "decode   median",
         "quality hash",
         "(chunks [3, 3, 2], at most 3 tokens each)",
+        // The projections' bandwidth column.
+        " GB/s",
     ] {
         assert!(run.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", run.stdout);
+    }
+}
+
+/// The bytes the projections declare they read, summed per kernel group of the decode table,
+/// against a count by hand for the synthetic 1 x 64 F16 model (C = 64, F = 256, V = 65536,
+/// LoRA ranks 32; every matrix F16 but the decay LoRA's first matrix, F32). One decode token
+/// runs, in `matvec_prologue`: r/k/v (three 64 x 64 F16 segments) and LoRA stage 1 (decay,
+/// iclr and gate, 32 x 64 each, widened to F32 because their formats differ; the first layer
+/// has no value LoRA), each reading the raw residual, the LayerNorm weight and bias, one mix
+/// row per segment and the previous shift half; and the FFN key (256 x 64); in `matvec`: the
+/// attention output (64 x 64, added into the residual), the FFN value (64 x 256, added) and
+/// the head (65536 x 64).
+#[test]
+fn kernel_bytes_match_a_hand_count() {
+    let run = cli(&[
+        "bench",
+        "--synthetic",
+        "1x64",
+        "--type",
+        "f16",
+        "--prompt-tokens",
+        "4",
+        "--gen-tokens",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ])
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let (c, f, v_rows, rank) = (64u64, 256u64, 65536u64, 32u64);
+    let tables = &v["runs"][0]["kernel_times"];
+    assert!(tables.is_object(), "the adapter has timestamps inside passes (lavapipe does): {}", v["runs"][0]);
+    let group_bytes = |table: &serde_json::Value, prologue: bool| -> u64 {
+        table
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                let k = r["kernel"].as_str().unwrap();
+                k.starts_with("matvec") && k.contains("prologue") == prologue
+            })
+            .map(|r| r["bytes"].as_u64().unwrap())
+            .sum()
+    };
+    let f16 = 2;
+    let f32 = 4;
+    // The prologue's vectors: raw x, LayerNorm weight and bias, one mix row per segment, the
+    // previous shift half.
+    let vectors = |segments: u64| (1 + 2 + segments + 1) * c * f32;
+    let rkv = 3 * c * c * f16 + vectors(3);
+    let lora1 = 3 * rank * c * f32 + vectors(3);
+    let ffn_key = f * c * f16 + vectors(1);
+    // Weights, input, residual rows (y += ...) where added.
+    let att_out = c * c * f16 + c * f32 + c * f32;
+    let ffn_value = c * f * f16 + f * f32 + c * f32;
+    let head = v_rows * c * f16 + c * f32;
+    let decode = &tables["decode"];
+    assert_eq!(group_bytes(decode, true), rkv + lora1 + ffn_key, "{decode}");
+    assert_eq!(group_bytes(decode, false), att_out + ffn_value + head, "{decode}");
+    for table in [decode, &tables["prefill"]] {
+        for row in table.as_array().unwrap() {
+            let kernel = row["kernel"].as_str().unwrap();
+            let bytes = row["bytes"].as_u64().unwrap();
+            let projection = kernel.starts_with("matvec") || kernel.starts_with("matmul");
+            assert_eq!(bytes > 0, projection, "{row}");
+            match row["gb_per_s"].as_f64() {
+                // bytes / (µs · 1e3) = bytes per ns = GB/s.
+                Some(g) => {
+                    let want = bytes as f64 / (row["total_us"].as_f64().unwrap() * 1e3);
+                    assert!((g - want).abs() <= 1e-9 * want, "{row}");
+                }
+                None => assert!(!projection || row["total_us"].as_f64() == Some(0.0), "{row}"),
+            }
+        }
     }
 }
 

@@ -9,6 +9,11 @@
 // (weight-row tiles of all segments, token tiles). Layouts and the segment overrides:
 // src/projection.rs (declared in src/projection.wgsl); the weight bindings and decoders:
 // src/weights.wgsl.
+//
+// The block formats other than Q8_0, IQ4_NL and IQ4_XS (VEC) stage their K slices in the slot
+// order of src/weight_chunks.wgsl: the two slices of a 32-weight chunk are its slots 0-3 and 4-7, and X
+// is staged in the same order (the slots' input vec4s), so that each thread loads its row's raw
+// chunk once per chunk (held in registers across both slices) and decodes its units from it.
 
 // Tile shape (matmul::Tile): threads along tokens (TY: 4 or 16) and tokens per thread (TT: 4 or 8).
 override TOKEN_THREADS: u32 = 16u;
@@ -26,6 +31,7 @@ const BMQ: u32 = 32u; // vec4s per k of the staged W slice
 const BK: u32 = 16u; // K slice
 const MAX_X_UNITS: u32 = 2u;
 const MAX_W_UNITS: u32 = 8u;
+const MAX_W_ROWS: u32 = 2u; // weight rows a thread stages (BM / THREADS, at least 1)
 
 // Bindings 1 (w) and 6 (w_d, the weight binding again): weights.wgsl.
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
@@ -40,18 +46,25 @@ var<workgroup> ws: array<vec4<f32>, 512>;
 
 // Whether staged weight units hold raw words (dequantised when stored) rather than f32 bits.
 fn raw_weights() -> bool {
-    return VEC && (DTYPE == DTYPE_F16 || DTYPE == DTYPE_Q8_0);
+    return VEC && (DTYPE == DTYPE_F16 || DTYPE == DTYPE_BF16 || DTYPE == DTYPE_Q8_0);
 }
 
-// Weight elements row + kk .. row + kk + 3 (zero past k), as loaded: with raw_weights(), F16 as
-// two words (.xy) and Q8_0 as the quant word (.x), the scale word (.y) and the scale's half
-// (.z); otherwise the f32 bits (decoded by weight4 or weight_at, weights.wgsl).
+// Whether the weights are staged from raw chunks in slot order (weight_chunks.wgsl): the
+// chunked formats but IQ4_NL and IQ4_XS, whose table would not fit beside the staged slices in
+// 16 KiB of workgroup memory (they take weight4's path).
+fn slot_order() -> bool {
+    return VEC && chunked() && !uses_iq4_table();
+}
+
+// Weight elements row + kk .. row + kk + 3 (zero past k), as loaded: with raw_weights(), F16 and
+// BF16 as two words (.xy) and Q8_0 as the quant word (.x), the scale word (.y) and the scale's
+// half (.z); otherwise the f32 bits (decoded by weight4 or weight_at, weights.wgsl).
 fn weight_unit(row: u32, kk: u32, k: u32) -> vec4<u32> {
     var v = vec4<u32>(0u);
     if (VEC) {
         if (kk < k) {
             let e = row + kk;
-            if (DTYPE == DTYPE_F16) {
+            if (DTYPE == DTYPE_F16 || DTYPE == DTYPE_BF16) {
                 let wd = w[e / 8u];
                 v = vec4<u32>(select(wd.zw, wd.xy, (e & 4u) == 0u), 0u, 0u);
             } else if (DTYPE == DTYPE_Q8_0) {
@@ -81,6 +94,9 @@ fn dequant(u: vec4<u32>) -> vec4<f32> {
     if (DTYPE == DTYPE_F16) {
         return vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
     }
+    if (DTYPE == DTYPE_BF16) {
+        return bf16x4(u.x, u.y);
+    }
     return q8_unpack(u.x) * f16_elem(u.y, u.z);
 }
 
@@ -100,6 +116,16 @@ fn input4(row: u32, kk: u32, k: u32) -> vec4<f32> {
         }
     }
     return v;
+}
+
+// Input vec4 `quad` (0-3) of the K slice at k0 of the input row starting at element `row` (zero
+// past k): inputs k0 + 4 quad .. + 3, or, in slot order, the input vec4 of slot
+// 4·((k0 / BK) % 2) + quad of chunk k0 / CHUNK.
+fn input_quad(row: u32, k0: u32, quad: u32, k: u32) -> vec4<f32> {
+    if (slot_order()) {
+        return x[row / 4u + chunk_x_vec4(k0 / CHUNK, 4u * ((k0 / BK) % 2u) + quad)];
+    }
+    return input4(row, k0 + 4u * quad, k);
 }
 
 // The segment and rows of weight-row tile `tile` (the grid's x), for T = t_count tokens.
@@ -153,20 +179,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // so that neighbouring threads store neighbouring words of the k-major slices.
     var xr: array<vec4<f32>, MAX_X_UNITS>;
     var wr: array<vec4<u32>, MAX_W_UNITS>;
+    // In slot order: the raw chunk of each of the thread's rows (row (lid + i · THREADS) % BM
+    // for i < w_rows; unit j is in row i = j % w_rows).
+    var wraw: array<RawChunk, MAX_W_ROWS>;
+    let w_rows = select(1u, BM / THREADS, THREADS < BM);
     for (var j = 0u; j < X_UNITS; j++) {
         let u = lid + j * THREADS;
         let t = t0 + u % BT;
         xr[j] = vec4<f32>(0.0);
         if (t < t_count) {
-            xr[j] = input4(x_first + t * k, 4u * (u / BT), k);
+            xr[j] = input_quad(x_first + t * k, 0u, u / BT, k);
         }
     }
-    for (var j = 0u; j < W_UNITS; j++) {
-        let u = lid + j * THREADS;
-        let m = m0 + u % BM;
-        wr[j] = vec4<u32>(0u);
-        if (m < rows) {
-            wr[j] = weight_unit(w_first + m * k, 4u * (u / BM), k);
+    if (slot_order()) {
+        for (var i = 0u; i < w_rows; i++) {
+            let m = m0 + (lid + i * THREADS) % BM;
+            wraw[i] = RawChunk(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), 0u);
+            if (m < rows) {
+                wraw[i] = chunk_raw((w_first + m * k) / CHUNK);
+            }
+        }
+    } else {
+        for (var j = 0u; j < W_UNITS; j++) {
+            let u = lid + j * THREADS;
+            let m = m0 + u % BM;
+            wr[j] = vec4<u32>(0u);
+            if (m < rows) {
+                wr[j] = weight_unit(w_first + m * k, 4u * (u / BM), k);
+            }
         }
     }
 
@@ -188,7 +228,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             let u = lid + j * THREADS;
             let at = 4u * (u / BM) * BMQ + (u % BM) / 4u;
             let e = u % 4u;
-            let v = dequant(wr[j]);
+            var v: vec4<f32>;
+            if (slot_order()) {
+                // Rows past the segment hold a zero chunk (decoded as zeros, never stored).
+                let g = (w_first + (m0 + u % BM) * k) / CHUNK + k0 / CHUNK;
+                v = table_free_slot(wraw[j % w_rows], g, 4u * ((k0 / BK) % 2u) + u / BM);
+            } else {
+                v = dequant(wr[j]);
+            }
             ws[at][e] = v.x;
             ws[at + BMQ][e] = v.y;
             ws[at + 2u * BMQ][e] = v.z;
@@ -202,14 +249,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let u = lid + j * THREADS;
                 let t = t0 + u % BT;
                 if (t < t_count) {
-                    xr[j] = input4(x_first + t * k, k1 + 4u * (u / BT), k);
+                    xr[j] = input_quad(x_first + t * k, k1, u / BT, k);
                 }
             }
-            for (var j = 0u; j < W_UNITS; j++) {
-                let u = lid + j * THREADS;
-                let m = m0 + u % BM;
-                if (m < rows) {
-                    wr[j] = weight_unit(w_first + m * k, k1 + 4u * (u / BM), k);
+            if (slot_order()) {
+                // A chunk's raw words serve both of its slices.
+                if (k1 % CHUNK == 0u) {
+                    for (var i = 0u; i < w_rows; i++) {
+                        let m = m0 + (lid + i * THREADS) % BM;
+                        if (m < rows) {
+                            wraw[i] = chunk_raw((w_first + m * k) / CHUNK + k1 / CHUNK);
+                        }
+                    }
+                }
+            } else {
+                for (var j = 0u; j < W_UNITS; j++) {
+                    let u = lid + j * THREADS;
+                    let m = m0 + u % BM;
+                    if (m < rows) {
+                        wr[j] = weight_unit(w_first + m * k, k1 + 4u * (u / BM), k);
+                    }
                 }
             }
         }

@@ -254,7 +254,7 @@ impl Matmul {
             crate::check_len("matmul", "w", w.size, spec.part_weight_bytes(part))?;
             let pipeline = self.pipeline(gpu, p, tile)?;
             let groups = gpu.bind_groups(&pipeline, &[&[x, *w, bias, y, params.all(), *w]])?;
-            rec.dispatch(&pipeline, &groups, [p.row_tiles, token_tiles, 1]);
+            rec.dispatch_reading(&pipeline, &groups, [p.row_tiles, token_tiles, 1], spec.part_read_bytes(part, t));
         }
         Ok(())
     }

@@ -64,9 +64,10 @@ fn every_tile_on_every_format() {
     let mut i = 0;
     for (a, tile) in Tile::ALL.into_iter().enumerate() {
         for (b, format) in WeightFormat::ALL.into_iter().enumerate() {
-            // The formats without a fast path share the decoders: each on two of the four tiles
-            // (every tile has several).
-            if !pt::has_fast_path(format) && (a + b) % 2 == 1 {
+            // The other formats on two of the four tiles each: the 16-token tile (64 threads,
+            // two rows staged per thread) and the 64- or 128-token tile (256 threads).
+            let runs = pt::tested_everywhere(format) || tile == Tile::T16 || ((a + b) % 2 == 0 && tile != Tile::Lanes);
+            if !runs {
                 continue;
             }
             // One device per tile and format: each pipeline is compiled once.
@@ -104,8 +105,8 @@ fn token_counts_of_the_brief_on_every_device() {
     let devices = [testing::gpu(), testing::gpu_without_subgroups(), testing::gpu_default_limits()];
     for (i, t) in [1u32, 7, 64, 100].into_iter().enumerate() {
         for format in WeightFormat::ALL {
-            // The formats without a fast path (one decoder each) at two of the token counts.
-            if !pt::has_fast_path(format) && (i + format.shader_id() as usize) % 2 == 1 {
+            // The other formats at two of the token counts.
+            if !pt::tested_everywhere(format) && (i + format.shader_id() as usize) % 2 == 1 {
                 continue;
             }
             let k = |k| pt::whole_blocks(format, k);
@@ -186,11 +187,11 @@ fn bad_shapes_and_bindings_are_errors() {
 
 #[test]
 fn every_byte_value_decodes_exactly() {
-    // Each block format on one tile (each pipeline is compiled once); Q8_0's fast path on three.
+    // Each block format on the CPU tile (weight4's decoders) and on one GPU tile (Q8_0's fast
+    // path, or the chunk decoders of weight_chunks.wgsl in slot order).
     let blocked = WeightFormat::ALL.into_iter().filter(|f| f.block_elements() > 1);
-    let runs = blocked.enumerate().map(|(i, f)| (f, [Tile::T16, Tile::T64, Tile::Lanes][i % 3]));
-    let q8 = [Tile::T64, Tile::Lanes].map(|t| (WeightFormat::Q8_0, t));
-    for (format, tile) in runs.chain(q8) {
+    let runs = blocked.enumerate().flat_map(|(i, f)| [(f, [Tile::T16, Tile::T64][i % 2]), (f, Tile::Lanes)]);
+    for (format, tile) in runs {
         let spec = Projection::new(format, 24, 2 * format.block_elements() as u32);
         let mut rng = Rng::new(8);
         let w = pt::every_byte_weight(&spec, &mut rng);

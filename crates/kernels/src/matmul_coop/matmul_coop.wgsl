@@ -9,9 +9,12 @@ enable wgpu_cooperative_matrix;
 //
 // A workgroup of 128 invocations (4 groups of 32 that run the cooperative operations together,
 // split by local index) computes 128 tokens x 128 weight rows of one segment. Per K slice of
-// 32 it stages X (converted from f32) and W (F16 copied, Q8_0 dequantised with its block scale,
-// every other format decoded by weight4 as in matmul.wgsl, then rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads of the
-// next slice are issued before the tensor-core work on the current one. Group g (2 x 2) owns 64 tokens x 64
+// 32 it stages X (converted from f32) and W (F16 copied; BF16 widened; Q8_0 dequantised with
+// its block scale; the other block formats as one 32-weight chunk of weight_chunks.wgsl per
+// row and thread, decoded from its raw words, and X in the chunk's slot order to match; F32 by
+// weight4; then rounded) as f16 in workgroup memory, rows padded to 40 halves; the global loads
+// of the next slice (raw words) are issued before the tensor-core work on the current one.
+// Group g (2 x 2) owns 64 tokens x 64
 // rows: 4 x 4 accumulator tiles. The results go through workgroup memory, one 16x16 tile per
 // group at a time, and the epilogue (bias, activation, residual, bounds) runs per element.
 // Every cooperative operation and barrier runs in workgroup-uniform control flow.
@@ -77,8 +80,7 @@ fn store_tile(acc: coop_mat16x16<f32, C>, g: u32, lane: u32, t0: u32, m0: u32, o
 }
 
 // Weights 4 (j % 8) .. 4 (j % 8) + 3 of row j / 8 of the K slice at k0 (j = lid + 128 i),
-// decoded by weight4 (weights.wgsl); zero past the segment's rows. For every format but F16 and
-// Q8_0.
+// decoded by weight4 (weights.wgsl); zero past the segment's rows. For F32.
 fn fetch_w4(j: u32, m0: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> vec4<f32> {
     let m = m0 + j / 8u;
     if (m >= rows) {
@@ -87,9 +89,31 @@ fn fetch_w4(j: u32, m0: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> vec4<f
     return weight4(w_first + m * k + k0 + (j % 8u) * 4u);
 }
 
-// Whether W is fetched decoded (fetch_w4) rather than as raw F16 or Q8_0 words.
+// Whether W is fetched decoded (fetch_w4) rather than as raw words.
 fn decoded_weights() -> bool {
-    return DTYPE != DTYPE_F16 && DTYPE != DTYPE_Q8_0;
+    return DTYPE == DTYPE_F32;
+}
+
+// Whether W is fetched as raw halves (F16, BF16: 8 per vec4 of words).
+fn half_weights() -> bool {
+    return DTYPE == DTYPE_F16 || DTYPE == DTYPE_BF16;
+}
+
+// Input vec4 q (0-7) of the K slice at k0 of the input row starting at element `row`: inputs
+// k0 + 4q .. + 3, or for the chunked formats the input vec4 of slot q of chunk k0 / 32.
+fn input_slot(row: u32, k0: u32, q: u32) -> vec4<f32> {
+    if (chunked()) {
+        return x[row / 4u + chunk_x_vec4(k0 / CHUNK, q)];
+    }
+    return x[(row + k0 + q * 4u) / 4u];
+}
+
+// The raw chunk of row m at the K slice k0 (chunked formats; a zero chunk past the segment's rows).
+fn fetch_chunk(m: u32, rows: u32, w_first: u32, k: u32, k0: u32) -> RawChunk {
+    if (m >= rows) {
+        return RawChunk(vec4<u32>(0u), vec4<u32>(0u), vec4<u32>(0u), 0u);
+    }
+    return chunk_raw((w_first + m * k + k0) / CHUNK);
 }
 
 @compute @workgroup_size(128)
@@ -104,15 +128,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t0 = wid.y * BT;
     let w_first = seg_pick(s, SEG_WOFF0, SEG_WOFF1, SEG_WOFF2, SEG_WOFF3);
     let x_first = seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3) * t_count;
+    if (uses_iq4_table()) {
+        iq4_table_fill(lid);
+        workgroupBarrier();
+    }
 
     // Registers holding the next slice: X as 8 vec4 (token j / 8, k (j % 8) * 4 for
-    // j = lid + 128 i); F16 W as 4 vec4 words (row j / 4, k (j % 4) * 8); Q8_0 W as 2 vec4
-    // words of quants (row j / 2, k (j % 2) * 16) and their block scales.
+    // j = lid + 128 i, or slot j % 8 for the chunked formats); F16 and BF16 W as 4 vec4 words
+    // (row j / 4, k (j % 4) * 8); Q8_0 W as 2 vec4 words of quants (row j / 2, k (j % 2) * 16)
+    // and their block scales.
     var px: array<vec4<f32>, 8>;
     var pw: array<vec4<u32>, 4>;
     var pscale: vec2<f32>;
-    // Any other format's W as 8 vec4 of decoded weights (see fetch_w4).
+    // F32 W as 8 vec4 (see fetch_w4).
     var pwf: array<vec4<f32>, 8>;
+    // The chunked formats' W: the raw chunk of row lid of the tile.
+    var pch: RawChunk;
 
     // Fetch of slice 0 (the same code as in the loop below).
     for (var i = 0u; i < 8u; i++) {
@@ -120,14 +151,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let t = t0 + j / 8u;
         px[i] = vec4<f32>(0.0);
         if (t < t_count) {
-            px[i] = x[(x_first + t * k + (j % 8u) * 4u) / 4u];
+            px[i] = input_slot(x_first + t * k, 0u, j % 8u);
         }
     }
     if (decoded_weights()) {
         for (var i = 0u; i < 8u; i++) {
             pwf[i] = fetch_w4(lid + i * 128u, m0, rows, w_first, k, 0u);
         }
-    } else if (DTYPE == DTYPE_F16) {
+    } else if (chunked()) {
+        pch = fetch_chunk(m0 + lid, rows, w_first, k, 0u);
+    } else if (half_weights()) {
         for (var i = 0u; i < 4u; i++) {
             let j = lid + i * 128u;
             let m = m0 + j / 4u;
@@ -205,23 +238,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 ws[at + 2u] = v.z;
                 ws[at + 3u] = v.w;
             }
-        } else if (DTYPE == DTYPE_F16) {
+        } else if (chunked()) {
+            // Row lid's chunk, slot q at halves 4q .. 4q + 3 (X is staged in slot order).
+            let chunk = (w_first + (m0 + lid) * k + k0) / CHUNK;
+            for (var q = 0u; q < 8u; q++) {
+                let v = vec4<f16>(chunk_slot(pch, chunk, q));
+                let at = lid * LD + 4u * q;
+                ws[at] = v.x;
+                ws[at + 1u] = v.y;
+                ws[at + 2u] = v.z;
+                ws[at + 3u] = v.w;
+            }
+        } else if (half_weights()) {
             for (var i = 0u; i < 4u; i++) {
                 let j = lid + i * 128u;
                 let at = (j / 4u) * LD + (j % 4u) * 8u;
                 let wd = pw[i];
-                let a = vec2<f16>(unpack2x16float(wd.x));
-                let b = vec2<f16>(unpack2x16float(wd.y));
-                let c = vec2<f16>(unpack2x16float(wd.z));
-                let d = vec2<f16>(unpack2x16float(wd.w));
+                var a: vec4<f16>;
+                var b: vec4<f16>;
+                if (DTYPE == DTYPE_BF16) {
+                    a = vec4<f16>(bf16x4(wd.x, wd.y));
+                    b = vec4<f16>(bf16x4(wd.z, wd.w));
+                } else {
+                    a = vec4<f16>(vec2<f16>(unpack2x16float(wd.x)), vec2<f16>(unpack2x16float(wd.y)));
+                    b = vec4<f16>(vec2<f16>(unpack2x16float(wd.z)), vec2<f16>(unpack2x16float(wd.w)));
+                }
                 ws[at] = a.x;
                 ws[at + 1u] = a.y;
-                ws[at + 2u] = b.x;
-                ws[at + 3u] = b.y;
-                ws[at + 4u] = c.x;
-                ws[at + 5u] = c.y;
-                ws[at + 6u] = d.x;
-                ws[at + 7u] = d.y;
+                ws[at + 2u] = a.z;
+                ws[at + 3u] = a.w;
+                ws[at + 4u] = b.x;
+                ws[at + 5u] = b.y;
+                ws[at + 6u] = b.z;
+                ws[at + 7u] = b.w;
             }
         } else {
             for (var i = 0u; i < 2u; i++) {
@@ -248,14 +297,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let t = t0 + j / 8u;
                 px[i] = vec4<f32>(0.0);
                 if (t < t_count) {
-                    px[i] = x[(x_first + t * k + k1 + (j % 8u) * 4u) / 4u];
+                    px[i] = input_slot(x_first + t * k, k1, j % 8u);
                 }
             }
             if (decoded_weights()) {
                 for (var i = 0u; i < 8u; i++) {
                     pwf[i] = fetch_w4(lid + i * 128u, m0, rows, w_first, k, k1);
                 }
-            } else if (DTYPE == DTYPE_F16) {
+            } else if (chunked()) {
+                pch = fetch_chunk(m0 + lid, rows, w_first, k, k1);
+            } else if (half_weights()) {
                 for (var i = 0u; i < 4u; i++) {
                     let j = lid + i * 128u;
                     let m = m0 + j / 4u;

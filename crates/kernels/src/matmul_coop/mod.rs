@@ -19,8 +19,9 @@
 //!   ([`gpu_core::Capabilities::has_coop_f16_16x16x16_f32`]), subgroups of exactly 32, and
 //!   [`WORKGROUP_BYTES`] of workgroup memory ([`MatmulCoop::device_supports`]);
 //! - the spec: weights in any format (F16 copied, every other format decoded in f32 and rounded to
-//!   f16 while staging), every K a multiple of 32 and every input offset a multiple of 4
-//!   ([`MatmulCoop::spec_supported`]).
+//!   f16 while staging: the block formats but Q8_0 a 32-weight chunk of weight_chunks.wgsl per
+//!   row and thread, with X staged in the chunk's slot order), every K a multiple of 32 and every
+//!   input offset a multiple of 4 ([`MatmulCoop::spec_supported`]).
 //!
 //! The pipeline is built without wgpu's runtime bounds checks (the shader guards every
 //! index itself; see `new`).
@@ -63,9 +64,9 @@ pub const TILE_M: u32 = 128;
 /// Invocations that run one cooperative operation together (the kernel splits its 128
 /// invocations into 4 such groups by local index).
 const LANES: u32 = 32;
-/// Workgroup memory the kernel declares: three staged slices of 128 x 40 halves and four
-/// 16x16 f32 result tiles.
-pub const WORKGROUP_BYTES: u32 = 3 * 128 * 40 * 2 + 4 * 256 * 4;
+/// Workgroup memory the kernel declares: three staged slices of 128 x 40 halves, four 16x16 f32
+/// result tiles and the IQ4 value table of weight_chunks.wgsl (16 f32).
+pub const WORKGROUP_BYTES: u32 = 3 * 128 * 40 * 2 + 4 * 256 * 4 + 16 * 4;
 
 /// How X is rounded for the f16 tensor cores.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -219,7 +220,7 @@ impl MatmulCoop {
         for ((part, pipeline, row_tiles), w) in self.parts.iter().zip(weight) {
             crate::check_len(name, "w", w.size, spec.part_weight_bytes(*part))?;
             let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, params.all(), *w]])?;
-            rec.dispatch(pipeline, &groups, [*row_tiles, token_tiles, 1]);
+            rec.dispatch_reading(pipeline, &groups, [*row_tiles, token_tiles, 1], spec.part_read_bytes(*part, t));
         }
         Ok(())
     }

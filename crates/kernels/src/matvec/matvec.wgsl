@@ -2,7 +2,8 @@
 // segments of one packed weight, optionally added into y (RESIDUAL). Each row is reduced by TPR
 // threads reading consecutive vec4s of it (WG / TPR rows per workgroup). Layouts and the meaning
 // of every segment override: src/projection.rs (declared in src/projection.wgsl); the weight
-// binding and its decoders: src/weights.wgsl.
+// binding and its decoders: src/weights.wgsl; the chunk decoders of the block formats other
+// than Q8_0: src/weight_chunks.wgsl.
 // The module is this body plus one final reduction (`row_sum`, `workgroup_sum`):
 // reduce.wgsl (module matvec.wgsl) or reduce_subgroup.wgsl (module
 // matvec_subgroup.wgsl).
@@ -33,9 +34,10 @@ override PARITY: u32 = 0u;
 override WRITE_SHIFT: bool = false;
 // vec4s of the prepared input in workgroup memory: ceil(C / 4) in main_prologue.
 override XS_LEN: u32 = 1u;
-// The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 2 or 4
-// input vec4s for F16, Q8_0, else 1) at j·(XS_LEN / V) + c, so that the threads of a row group,
-// which read consecutive chunks, read consecutive vec4s (no bank conflicts). Needs VEC.
+// The prepared input is stored chunk-transposed: vec4 j of weight chunk c (a chunk is 2 input
+// vec4s for F16 and BF16, 4 for Q8_0, the 8 slots of weight_chunks.wgsl for the other block
+// formats, 1 for F32) at j·(XS_LEN / V) + c, so that the threads of a row group, which read
+// consecutive chunks, read consecutive vec4s (no bank conflicts). Needs VEC.
 override PERMUTE_X: bool = false;
 
 // Bindings 1 (w) and 6 (w_d, the weight binding again): weights.wgsl.
@@ -60,9 +62,13 @@ fn seg_start(s: u32) -> u32 {
     return seg_pick(s, 0u, SEG_END0, SEG_END1, SEG_END2);
 }
 
-// Weights per chunk (one vec4 of words for F16 and Q8_0; four decoded weights for the others).
+// Weights per chunk: one vec4 of words for F16, BF16 (8) and Q8_0 (16), one chunk of
+// weight_chunks.wgsl (32) for the other block formats, one vec4 (4) for F32.
 fn weights_per_chunk() -> u32 {
-    return select(select(4u, 8u, DTYPE == DTYPE_F16), 16u, DTYPE == DTYPE_Q8_0);
+    if (chunked()) {
+        return CHUNK;
+    }
+    return select(select(4u, 8u, DTYPE == DTYPE_F16 || DTYPE == DTYPE_BF16), 16u, DTYPE == DTYPE_Q8_0);
 }
 
 // Input vec4s per weight chunk.
@@ -72,6 +78,10 @@ fn vec4s_per_chunk() -> u32 {
 
 // Where input vec4 q of a prepared input of nq vec4s lives in xs.
 fn xs_slot(q: u32, nq: u32) -> u32 {
+    if (PERMUTE_X && chunked()) {
+        let cj = chunk_slot_of_x(q);
+        return cj.y * (nq / CHUNK_SLOTS) + cj.x;
+    }
     if (PERMUTE_X) {
         let v = vec4s_per_chunk();
         return (q % v) * (nq / v) + q / v;
@@ -88,7 +98,8 @@ fn x_vec(q: u32, k: u32) -> vec4<f32> {
     return x[q];
 }
 
-// The inputs of one weight chunk (VEC path): 8 F16, 16 Q8_0 or 4 values (unused fields 0).
+// The inputs of one weight chunk (VEC path): 8 F16 or BF16, 16 Q8_0 or 4 values (unused fields
+// 0). The chunked formats use x_slots instead.
 struct XChunk {
     a: vec4<f32>,
     b: vec4<f32>,
@@ -99,7 +110,7 @@ struct XChunk {
 // The inputs of chunk c of a row of k values whose input starts at vec4 xq.
 fn x_chunk(xq: u32, c: u32, k: u32) -> XChunk {
     let zero = vec4<f32>(0.0);
-    if (DTYPE == DTYPE_F16) {
+    if (DTYPE == DTYPE_F16 || DTYPE == DTYPE_BF16) {
         let i = xq + 2u * c;
         return XChunk(x_vec(i, k), x_vec(i + 1u, k), zero, zero);
     }
@@ -110,19 +121,74 @@ fn x_chunk(xq: u32, c: u32, k: u32) -> XChunk {
     return XChunk(x_vec(xq + c, k), zero, zero, zero);
 }
 
-// Dot product of weight chunk c of a row (whose first chunk is wq) with its inputs.
+// Dot product of weight chunk c of a row (whose first chunk is wq) with its inputs (F32, F16,
+// BF16, Q8_0; the chunked formats: chunk32_dot).
 fn chunk_dot(wq: u32, c: u32, xc: XChunk) -> f32 {
-    if (DTYPE == DTYPE_F32) {
-        return dot(bitcast<vec4<f32>>(w[wq + c]), xc.a);
-    }
     if (DTYPE == DTYPE_F16) {
         return dot_f16x8(w[wq + c], xc.a, xc.b);
+    }
+    if (DTYPE == DTYPE_BF16) {
+        return dot_bf16x8(w[wq + c], xc.a, xc.b);
     }
     if (DTYPE == DTYPE_Q8_0) {
         let b = (wq + c) / 2u; // flat Q8_0 block: 2 chunks per block
         return block_d(b) * dot_q8x16(w[wq + c], xc.a, xc.b, xc.c, xc.d);
     }
-    return dot(weight4(4u * (wq + c)), xc.a);
+    return dot(bitcast<vec4<f32>>(w[wq + c]), xc.a);
+}
+
+// Input vec4 of slot j of the row's chunk c (chunked formats; the row's input starts at vec4
+// xq): from the bound x, or from the prepared input, which main_prologue stores in slot order.
+fn x_slot(xq: u32, c: u32, j: u32, k: u32) -> vec4<f32> {
+    if (PROLOGUE && PERMUTE_X) {
+        return xs[j * (k / CHUNK) + c];
+    }
+    return x_vec(xq + chunk_x_vec4(c, j), k);
+}
+
+// The inputs of the row's chunk c in slot order (chunked formats).
+fn x_slots(xq: u32, c: u32, k: u32) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>(x_slot(xq, c, 0u, k), x_slot(xq, c, 1u, k), x_slot(xq, c, 2u, k), x_slot(xq, c, 3u, k),
+                               x_slot(xq, c, 4u, k), x_slot(xq, c, 5u, k), x_slot(xq, c, 6u, k), x_slot(xq, c, 7u, k));
+}
+
+// Dot product of flat chunk g of the binding with its inputs (chunked formats): one load of
+// its raw words, then its 8 slots decoded from registers.
+fn chunk32_dot(g: u32, xc: array<vec4<f32>, 8>) -> f32 {
+    let r = chunk_raw(g);
+    let a = dot(chunk_slot(r, g, 0u), xc[0]) + dot(chunk_slot(r, g, 1u), xc[1]);
+    let b = dot(chunk_slot(r, g, 2u), xc[2]) + dot(chunk_slot(r, g, 3u), xc[3]);
+    let c = dot(chunk_slot(r, g, 4u), xc[4]) + dot(chunk_slot(r, g, 5u), xc[5]);
+    let d = dot(chunk_slot(r, g, 6u), xc[6]) + dot(chunk_slot(r, g, 7u), xc[7]);
+    return (a + b) + (c + d);
+}
+
+// rows_dot for the chunked formats: the row group's TPR threads take consecutive chunks (two
+// per step when R = 1, so that two chunks' loads are in flight); each chunk's inputs serve the
+// group's R rows. `welem` and `xelem` as in rows_dot.
+fn rows_dot_chunked(welem: u32, xelem: u32, k: u32, lane: u32) -> vec4<f32> {
+    let chunks = k / CHUNK;
+    let g0 = welem / CHUNK;
+    let xq = xelem / 4u;
+    var acc = vec4<f32>(0.0);
+    var c = lane;
+    if (R == 1u) {
+        for (; c + TPR < chunks; c += 2u * TPR) {
+            acc.x += chunk32_dot(g0 + c, x_slots(xq, c, k));
+            acc.y += chunk32_dot(g0 + c + TPR, x_slots(xq, c + TPR, k));
+        }
+        if (c < chunks) {
+            acc.x += chunk32_dot(g0 + c, x_slots(xq, c, k));
+        }
+        return vec4<f32>(acc.x + acc.y, 0.0, 0.0, 0.0);
+    }
+    for (; c < chunks; c += TPR) {
+        let xc = x_slots(xq, c, k);
+        for (var j = 0u; j < R; j++) {
+            acc[j] += chunk32_dot(g0 + j * chunks + c, xc);
+        }
+    }
+    return acc;
 }
 
 // This thread's shares of the dot products of rows r0 .. r0 + R - 1 (of this binding, all in
@@ -134,6 +200,9 @@ fn rows_dot(r0: u32, lane: u32) -> vec4<f32> {
     // The prologue prepares each segment's input at the start of xs.
     let xelem = select(seg_pick(s, SEG_XOFF0, SEG_XOFF1, SEG_XOFF2, SEG_XOFF3), 0u, PROLOGUE);
     var acc = vec4<f32>(0.0);
+    if (VEC && chunked()) {
+        return rows_dot_chunked(welem, xelem, k, lane);
+    }
     if (VEC) {
         let per = weights_per_chunk();
         let chunks = k / per;
@@ -197,6 +266,10 @@ fn store(r: u32, sum: f32) {
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
+    if (VEC && uses_iq4_table()) {
+        iq4_table_fill(lid);
+        workgroupBarrier();
+    }
     let r0 = (flat_workgroup(wid, nwg) * (WG / TPR) + lid / TPR) * R;
     let lane = lid % TPR;
     var acc = vec4<f32>(0.0);
@@ -278,6 +351,10 @@ fn store_shift(h: u32, q: u32, v: vec4<f32>) {
 @compute @workgroup_size(WG)
 fn main_prologue(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
+    if (VEC && uses_iq4_table()) {
+        iq4_table_fill(lid);
+        workgroupBarrier();
+    }
     let wg = flat_workgroup(wid, nwg);
     let rows_per_group = WG / TPR * R;
     let first = wg * rows_per_group;

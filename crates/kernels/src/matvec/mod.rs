@@ -95,14 +95,24 @@ pub const KERNEL_PROLOGUE_SUBGROUP: KernelSource = KernelSource {
 
 /// Threads per workgroup.
 const WORKGROUP: u32 = 128;
-/// Weights per chunk of a row (`weights_per_chunk` in matvec.wgsl): one vec4<u32> load of F16
-/// or Q8_0 words, four decoded weights of any other format.
-fn weights_per_vec4(format: WeightFormat) -> u32 {
+/// Weights per chunk of a row (`weights_per_chunk` in matvec.wgsl): one vec4<u32> load of F16,
+/// BF16 or Q8_0 words, one F32 vec4, or a chunk of 32 weights of the other block formats
+/// (weight_chunks.wgsl).
+fn weights_per_chunk(format: WeightFormat) -> u32 {
     match format {
-        WeightFormat::F16 => 8,
+        WeightFormat::F32 => 4,
+        WeightFormat::F16 | WeightFormat::BF16 => 8,
         WeightFormat::Q8_0 => 16,
-        _ => 4,
+        _ => CHUNK_WEIGHTS,
     }
+}
+
+/// Weights per chunk of the block formats decoded by weight_chunks.wgsl (`CHUNK`).
+const CHUNK_WEIGHTS: u32 = 32;
+
+/// Whether `format` is decoded by weight_chunks.wgsl (`chunked()`): every block format but Q8_0.
+pub(crate) fn is_chunked(format: WeightFormat) -> bool {
+    format.block_elements() > 1 && format != WeightFormat::Q8_0
 }
 
 /// Threads per workgroup on a CPU adapter.
@@ -137,16 +147,30 @@ pub struct Geometry {
     pub rows: u32,
     /// Threads per workgroup (a multiple of `threads_per_row`).
     pub workgroup: u32,
+    /// The chunked formats' quant bytes to floats through the mantissa instead of conversions
+    /// (`MAGIC_BYTES` in weight_chunks.wgsl; the same values either way). Off by default.
+    pub magic_bytes: bool,
 }
 
 impl Geometry {
-    /// The default split of `spec` on `gpu` for a workgroup of `workgroup` threads.
+    /// The default split of `spec` on `gpu` for a workgroup of `workgroup` threads (entry
+    /// `main`, whose input comes from its binding).
     pub fn of(gpu: &Gpu, spec: &Projection, workgroup: u32) -> Self {
+        Self::choose(gpu, spec, workgroup, false)
+    }
+
+    /// The default split for the prologue entry (`main_prologue`, whose input is prepared in
+    /// workgroup memory).
+    pub fn of_prologue(gpu: &Gpu, spec: &Projection, workgroup: u32) -> Self {
+        Self::choose(gpu, spec, workgroup, true)
+    }
+
+    fn choose(gpu: &Gpu, spec: &Projection, workgroup: u32, prologue: bool) -> Self {
         if gpu.caps().is_cpu() {
             return Self::for_cpu(gpu, spec);
         }
         let sg = gpu.caps().subgroups;
-        let per_chunk = weights_per_vec4(spec.format);
+        let per_chunk = weights_per_chunk(spec.format);
         let vec = spec.aligned(per_chunk);
         let max_k = spec.segments.iter().map(|s| s.k).max().unwrap_or(1);
         let chunks = if vec { max_k / per_chunk } else { max_k };
@@ -158,19 +182,24 @@ impl Geometry {
         let threads_per_row = prev_power_of_two((chunks / 4).max(1)).min(cap);
         let total_rows: u32 = spec.segments.iter().map(|s| s.rows).sum();
         let min_k = spec.segments.iter().map(|s| s.k).min().unwrap_or(1);
-        // Rows are shared only in the element formats; block-quantised rows run one per group
-        // (as Q8_0, measured).
+        // Rows are shared in the element formats with long rows, and by two in the chunked
+        // formats when the input comes from its binding: a chunk's 8 input vec4s are 128 bytes
+        // apart from one thread to the next, so a 4-bit chunk reads 8 input bytes from the
+        // cache per weight byte, and two rows halve that (an estimate from the layout, not
+        // measured: issue 17; `decode_sweep` compares the splits). Q8_0 rows run one per group
+        // (measured).
         let share = match spec.format {
             WeightFormat::F16 | WeightFormat::BF16 => min_k * 2 >= MIN_SHARED_ROW_BYTES,
             WeightFormat::F32 => min_k * 4 >= MIN_SHARED_ROW_BYTES,
-            _ => false,
+            f => is_chunked(f) && !prologue,
         };
+        let most = if is_chunked(spec.format) { 2 } else { 4 };
         let rows = [4, 2]
             .into_iter()
-            .find(|&r| share && Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS)
+            .find(|&r| r <= most && share && Self::rows_fit(spec, r) && total_rows / r >= MIN_ROW_GROUPS)
             .unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, workgroup).max(threads_per_row);
-        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup }
+        Geometry { subgroup: sg.is_some(), vec, threads_per_row, rows, workgroup, magic_bytes: false }
     }
 
     /// The split for a CPU adapter (a software driver such as lavapipe): one thread per row
@@ -179,7 +208,7 @@ impl Geometry {
     /// workgroup for every core. On lavapipe this halves the 0.1B shapes' matvec time against
     /// the GPU split (docs/perf.md, 2026-12-05).
     fn for_cpu(gpu: &Gpu, spec: &Projection) -> Self {
-        let per_chunk = weights_per_vec4(spec.format);
+        let per_chunk = weights_per_chunk(spec.format);
         let rows = [4, 2].into_iter().find(|&r| Self::rows_fit(spec, r)).unwrap_or(1);
         let workgroup = crate::workgroup_size(gpu, CPU_WORKGROUP);
         Geometry {
@@ -188,6 +217,7 @@ impl Geometry {
             threads_per_row: 1,
             rows,
             workgroup,
+            magic_bytes: false,
         }
     }
 
@@ -209,7 +239,7 @@ impl Geometry {
         let wg = self.workgroup;
         let max = gpu.caps().limits.max_compute_invocations_per_workgroup;
         crate::check_shape(kernel, "workgroup size", wg, wg.is_multiple_of(tpr) && wg <= max)?;
-        let per_chunk = weights_per_vec4(spec.format);
+        let per_chunk = weights_per_chunk(spec.format);
         crate::check_shape(kernel, "vec4 loads", self.vec as u32, !self.vec || spec.aligned(per_chunk))
     }
 
@@ -218,8 +248,13 @@ impl Geometry {
         self.workgroup / self.threads_per_row * self.rows
     }
 
-    fn overrides(&self) -> [(&'static str, f64); 3] {
-        [("WG", self.workgroup as f64), ("TPR", self.threads_per_row as f64), ("R", self.rows as f64)]
+    fn overrides(&self) -> [(&'static str, f64); 4] {
+        [
+            ("WG", self.workgroup as f64),
+            ("TPR", self.threads_per_row as f64),
+            ("R", self.rows as f64),
+            ("MAGIC_BYTES", self.magic_bytes as u32 as f64),
+        ]
     }
 }
 
@@ -290,7 +325,8 @@ impl Matvec {
         for ((part, pipeline), w) in self.parts.iter().zip(weight) {
             crate::check_len("matvec", "w", w.size, spec.part_weight_bytes(*part))?;
             let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, *w]])?;
-            rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(rows_per_workgroup), max_dim));
+            let workgroups = workgroups_1d(part.rows.div_ceil(rows_per_workgroup), max_dim);
+            rec.dispatch_reading(pipeline, &groups, workgroups, spec.part_read_bytes(*part, 1));
         }
         Ok(())
     }

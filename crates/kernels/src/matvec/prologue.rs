@@ -93,8 +93,7 @@ pub struct PrologueMatvec {
     prologue: Prologue,
     /// Per weight binding: the pipelines of parity 0 and 1.
     parts: Vec<(Part, [Arc<Pipeline>; 2])>,
-    threads_per_row: u32,
-    rows_per_workgroup: u32,
+    geometry: Geometry,
 }
 
 impl PrologueMatvec {
@@ -102,7 +101,7 @@ impl PrologueMatvec {
     /// segment's row length is not C or its input not a whole block of C, or when the prepared
     /// input (C floats) does not fit the device's workgroup memory.
     pub fn new(gpu: &Gpu, spec: &Projection, prologue: Prologue) -> Result<Self> {
-        Self::with_geometry(gpu, spec, prologue, Geometry::of(gpu, spec, WORKGROUP))
+        Self::with_geometry(gpu, spec, prologue, Geometry::of_prologue(gpu, spec, WORKGROUP))
     }
 
     /// As [`Self::new`] with an explicit split of the rows (for tuning).
@@ -113,11 +112,12 @@ impl PrologueMatvec {
         let limits = &gpu.caps().limits;
         let wg = g.workgroup;
         let xs_len = prologue.c.div_ceil(4);
-        let shared = xs_len as u64 * 16 + wg as u64 * 4;
+        // The IQ4 table of weight_chunks.wgsl: 16 floats.
+        let shared = xs_len as u64 * 16 + wg as u64 * 4 + 64;
         if shared > limits.max_compute_workgroup_storage_size as u64 {
             return Err(KernelError::Shape {
                 kernel: "matvec_prologue",
-                what: "workgroup memory bytes (C rounded up to 4 floats, plus one float per thread)",
+                what: "workgroup memory bytes (C rounded up to 4 floats, one float per thread, 16 more)",
                 found: shared,
                 why: "exceeds the device's max_compute_workgroup_storage_size",
             });
@@ -148,17 +148,23 @@ impl PrologueMatvec {
                 Ok((part, [pipeline(0)?, pipeline(1)?]))
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(PrologueMatvec {
-            spec: spec.clone(),
-            prologue,
-            parts,
-            threads_per_row: g.threads_per_row,
-            rows_per_workgroup: g.rows_per_pass(),
-        })
+        Ok(PrologueMatvec { spec: spec.clone(), prologue, parts, geometry: g })
     }
 
     pub fn spec(&self) -> &Projection {
         &self.spec
+    }
+
+    /// Bytes a dispatch of `part` reads at least once: its weight binding, the raw residual, the
+    /// LayerNorm weight and bias rows, one mix row per segment and the previous shift half (C
+    /// floats each), and its bias and residual rows (the output and the written shift half are
+    /// not counted).
+    fn read_bytes(&self, part: Part) -> u64 {
+        let segments = self.spec.segments.len() as u64;
+        let vectors = 1 + 2 + segments + 1;
+        self.spec.part_weight_bytes(part)
+            + vectors * self.prologue.c as u64 * 4
+            + self.spec.part_row_read_bytes(part, 1)
     }
 
     pub fn prologue(&self) -> &Prologue {
@@ -171,12 +177,17 @@ impl PrologueMatvec {
     }
 
     pub fn threads_per_row(&self) -> u32 {
-        self.threads_per_row
+        self.geometry.threads_per_row
     }
 
     /// Output rows each workgroup computes.
     pub fn rows_per_workgroup(&self) -> u32 {
-        self.rows_per_workgroup
+        self.geometry.rows_per_pass()
+    }
+
+    /// How the rows are split among threads.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
     }
 
     /// Records `y = act(W·mix(LN(x)) + bias)` (or `y +=` it) for one token with shift-state
@@ -231,7 +242,8 @@ impl PrologueMatvec {
             crate::check_len(K, "w", w.size, spec.part_weight_bytes(*part))?;
             let pipeline = &pipelines[parity as usize];
             let groups = gpu.bind_groups(pipeline, &[&[x, *w, bias, y, vecs, shift, *w]])?;
-            rec.dispatch(pipeline, &groups, workgroups_1d(part.rows.div_ceil(self.rows_per_workgroup), max_dim));
+            let workgroups = workgroups_1d(part.rows.div_ceil(self.rows_per_workgroup()), max_dim);
+            rec.dispatch_reading(pipeline, &groups, workgroups, self.read_bytes(*part));
         }
         Ok(())
     }

@@ -88,6 +88,39 @@ proptest! {
     }
 }
 
+/// The chunked formats' fast path (32-weight chunks, weight_chunks.wgsl) at its edges: rows of
+/// 3 blocks (24 chunks of a 256-value format, 3 of a 32-value one), so that the two-chunk steps
+/// of a row group end with one chunk left in some lanes and none in others; two segments (the
+/// second's weights start mid-binding); odd row counts one row per group, even ones two rows
+/// per group (one input load for both); 2, 8 or 16 threads per row; both variants; bytes to
+/// floats by conversions or through the mantissa (`Geometry::magic_bytes`).
+#[test]
+fn chunked_formats_at_every_split() {
+    let chunked = WeightFormat::ALL.into_iter().filter(|&f| super::is_chunked(f));
+    for (i, format) in chunked.enumerate() {
+        let b = format.block_elements() as u32;
+        for (j, (rows, r)) in [((7u32, 5u32), 1u32), ((6, 4), 2)].into_iter().enumerate() {
+            let spec = Projection::segmented(
+                format,
+                vec![Segment::new(rows.0, 3 * b).with_bias(), Segment::new(rows.1, b).input_at(3 * b)],
+            )
+            .residual();
+            let threads_per_row = [2u32, 8, 16][(i + j) % 3];
+            // Lavapipe's subgroups have 8 lanes: 16 threads per row run on the plain variant.
+            let gpu = if threads_per_row <= 8 && j == 0 { testing::gpu() } else { testing::gpu_without_subgroups() };
+            let auto = Geometry::of(gpu, &spec, 64);
+            let magic_bytes = (i + j) % 2 == 1;
+            let g = Geometry { threads_per_row, rows: r, workgroup: 64, magic_bytes, ..auto };
+            assert!(g.vec, "{format:?}: whole blocks at aligned inputs take the fast path");
+            let mut rng = Rng::new(i as u64);
+            let w = pt::weight(&spec, &mut rng);
+            let d = pt::data(&spec, 1, &mut rng);
+            let got = run_with(gpu, &spec, Matvec::with_geometry(gpu, &spec, g).unwrap(), &w, &d);
+            pt::assert_matches(&format!("matvec {g:?} {spec:?}"), &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
+        }
+    }
+}
+
 #[test]
 fn geometries_that_do_not_fit_are_errors() {
     let gpu = testing::gpu();
@@ -112,9 +145,9 @@ fn real_model_shapes() {
         // Channel mix: key (C -> F, relu²) and value (F -> C, added into the residual stream).
         let key = Projection::new(format, 4 * c, c).activation(Activation::ReluSq);
         let value = Projection::new(format, c, 4 * c).residual();
-        // The formats without a fast path (one decoder each, slow reference quantisers): the
-        // same row lengths and segments with a slice of the rows.
-        let specs = if pt::has_fast_path(format) {
+        // The other formats (slow reference quantisers): the same row lengths and segments with
+        // a slice of the rows.
+        let specs = if pt::tested_everywhere(format) {
             vec![rkv, key, value]
         } else {
             let rkv = Projection::segmented(
@@ -244,7 +277,8 @@ fn bad_shapes_and_bindings_are_errors() {
 
 #[test]
 fn every_byte_value_decodes_exactly() {
-    // Each block format, on one of the two variants (each pipeline is compiled once).
+    // Each block format, on one of the two variants (each pipeline is compiled once); the
+    // chunked formats also with their bytes turned into floats through the mantissa.
     let blocked = WeightFormat::ALL.into_iter().filter(|f| f.block_elements() > 1);
     for (i, format) in blocked.enumerate() {
         let spec = Projection::new(format, 24, 2 * format.block_elements() as u32);
@@ -252,7 +286,12 @@ fn every_byte_value_decodes_exactly() {
         let w = pt::every_byte_weight(&spec, &mut rng);
         let d = pt::data(&spec, 1, &mut rng);
         let gpu = [testing::gpu(), testing::gpu_without_subgroups()][i % 2];
-        let got = run(gpu, &spec, &w, &d);
-        pt::assert_matches(&format!("matvec every {format:?} byte"), &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
+        let auto = Geometry::of(gpu, &spec, 64);
+        for magic_bytes in [false, true].into_iter().take(if super::is_chunked(format) { 2 } else { 1 }) {
+            let mv = Matvec::with_geometry(gpu, &spec, Geometry { magic_bytes, ..auto }).unwrap();
+            let got = run_with(gpu, &spec, mv, &w, &d);
+            let what = format!("matvec every {format:?} byte (magic bytes: {magic_bytes})");
+            pt::assert_matches(&what, &got, &pt::expected(&spec, 1, &w, &d)).unwrap();
+        }
     }
 }

@@ -34,7 +34,7 @@ pub struct Args {
     /// or LAYERSxWIDTH such as 2x128. It is written once to the temp directory and reused.
     #[arg(long)]
     pub synthetic: Option<String>,
-    /// Storage type of the synthetic model: f32, f16 or q8_0.
+    /// Storage type of the synthetic model: any `rwkv-cli synth --type` (f32, f16, q8_0, q4_k_m, ...).
     #[arg(long = "type", default_value = "q8_0", value_parser = parse_type, requires = "synthetic")]
     pub file_type: SynthType,
     /// Prompt tokens to prefill.
@@ -147,7 +147,8 @@ fn synthetic_model(spec: &str, file_type: SynthType) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Groups the timer's rows by kernel name (the pipeline label up to its override constants), largest first.
+/// Groups the timer's rows by kernel name (the pipeline label up to its override constants),
+/// largest first, with the bytes the kernels declared they read and the bandwidth that gives.
 fn kernel_rows(times: Vec<KernelTime>) -> Vec<KernelRow> {
     let total: f64 = times.iter().map(|t| t.total_ns).sum();
     let mut rows: Vec<KernelRow> = Vec::new();
@@ -157,14 +158,21 @@ fn kernel_rows(times: Vec<KernelTime>) -> Vec<KernelRow> {
             Some(r) => {
                 r.dispatches += t.dispatches;
                 r.total_us += t.total_ns / 1e3;
+                r.bytes += t.bytes;
             }
-            None => {
-                rows.push(KernelRow { kernel: name, dispatches: t.dispatches, total_us: t.total_ns / 1e3, share: 0.0 })
-            }
+            None => rows.push(KernelRow {
+                kernel: name,
+                dispatches: t.dispatches,
+                total_us: t.total_ns / 1e3,
+                share: 0.0,
+                bytes: t.bytes,
+                gb_per_s: None,
+            }),
         }
     }
     for r in &mut rows {
         r.share = if total > 0.0 { r.total_us * 1e3 / total } else { 0.0 };
+        r.gb_per_s = (r.bytes > 0 && r.total_us > 0.0).then(|| r.bytes as f64 / (r.total_us * 1e3));
     }
     rows.sort_by(|a, b| b.total_us.total_cmp(&a.total_us));
     rows

@@ -70,6 +70,11 @@ pub(crate) struct KernelRow {
     pub(crate) dispatches: u32,
     pub(crate) total_us: f64,
     pub(crate) share: f64,
+    /// Bytes of weights and activations the dispatches read, as the kernels count them (0 for
+    /// kernels that do not count: only the projections do).
+    pub(crate) bytes: u64,
+    /// `bytes` / GPU time in GB/s (10^9 bytes per second); absent where `bytes` is 0.
+    pub(crate) gb_per_s: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -240,8 +245,12 @@ pub(crate) fn print_speed(run: &Speed, max_chunk: usize) {
             ] {
                 println!("  GPU time per kernel, {what}:");
                 for row in rows {
+                    let bandwidth = match row.gb_per_s {
+                        Some(g) => format!("  {:>9} read  {g:>7.1} GB/s", indicatif::HumanBytes(row.bytes).to_string()),
+                        None => String::new(),
+                    };
                     println!(
-                        "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%",
+                        "    {:<32} {:>5} x  {:>10.1} us  {:>5.1}%{bandwidth}",
                         row.kernel,
                         row.dispatches,
                         row.total_us,
