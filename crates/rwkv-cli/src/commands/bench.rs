@@ -1,5 +1,6 @@
-//! `rwkv-cli bench`: prefill and decode speed of a model (a file, or a synthetic one), after a
-//! warm-up, over several repeats; with the GPU work per token, GPU memory, a per-kernel GPU time
+//! `rwkv-cli bench`: prefill (the prompt, and 64- and 128-token prompts) and decode speed of a
+//! model (a file, or a synthetic one), after a warm-up, over several repeats; with the CPU time of
+//! a decode token (record + submit, wait), the GPU work per token, GPU memory, a per-kernel GPU time
 //! table where the adapter has timestamps, and a hash of the greedy tokens so that a speed change
 //! which changes the output shows at once. Every `--json` field is documented in docs/bench.md.
 
