@@ -83,4 +83,9 @@ impl<'m> Generator<'m> {
     pub fn step_stats(&self) -> RecorderStats {
         self.inner.step_stats()
     }
+
+    /// The CPU time of the decode steps so far: recording and submitting, and waiting for tokens.
+    pub fn decode_times(&self) -> gpu::DecodeTimes {
+        self.inner.decode_times()
+    }
 }

@@ -80,6 +80,9 @@ fn text_report_on_a_tiny_synthetic_model() {
         "[fused, limits max]",
         "prefill  median",
         "decode   median",
+        "pp64     median",
+        "pp128    median",
+        "decode CPU per token: record + submit median",
         "quality hash",
         "(chunks [3, 3, 2], at most 3 tokens each)",
         // The projections' bandwidth column.
@@ -87,6 +90,50 @@ fn text_report_on_a_tiny_synthetic_model() {
     ] {
         assert!(run.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", run.stdout);
     }
+}
+
+/// The decode step's CPU times and the short prompts' prefill speed (issues #21, #22). With one
+/// repeat every spread is that repeat's figure, so the times add up against the wall clock: the
+/// steps recorded (the tokens plus the lookahead) and the tokens waited for lie inside the
+/// timed decode, so record + submit per step plus wait per token is at most its time per token.
+#[test]
+fn decode_cpu_times_and_short_prefill_in_json() {
+    let run = cli(&[
+        "bench",
+        "--synthetic",
+        "1x64",
+        "--type",
+        "f16",
+        "--prompt-tokens",
+        "4",
+        "--gen-tokens",
+        "4",
+        "--repeats",
+        "1",
+        "--json",
+    ])
+    .ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let r = &v["runs"][0];
+    let median = |s: &serde_json::Value| -> f64 {
+        let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
+        assert!(lo > 0.0 && lo <= med && med <= hi, "{s}");
+        med
+    };
+    let short = r["short_prefill"].as_array().unwrap_or_else(|| panic!("no short_prefill: {r}"));
+    let lengths: Vec<u64> = short.iter().map(|p| p["tokens"].as_u64().unwrap()).collect();
+    assert_eq!(lengths, [64, 128], "{r}");
+    for p in short {
+        median(&p["tok_s"]);
+    }
+    let decode_us_per_token = 1e6 / median(&r["decode_tok_s"]);
+    let record_submit = median(&r["decode_record_submit_us"]);
+    let wait = median(&r["decode_wait_us"]);
+    assert!(record_submit < decode_us_per_token, "{r}");
+    assert!(
+        record_submit + wait <= decode_us_per_token * (1.0 + 1e-9),
+        "{record_submit} + {wait} > {decode_us_per_token}"
+    );
 }
 
 /// The bytes the projections declare they read, summed per kernel group of the decode table,

@@ -1,5 +1,6 @@
-//! `rwkv-cli bench`: prefill and decode speed of a model (a file, or a synthetic one), after a
-//! warm-up, over several repeats; with the GPU work per token, GPU memory, a per-kernel GPU time
+//! `rwkv-cli bench`: prefill (the prompt, and 64- and 128-token prompts) and decode speed of a
+//! model (a file, or a synthetic one), after a warm-up, over several repeats; with the CPU time of
+//! a decode token (record + submit, wait), the GPU work per token, GPU memory, a per-kernel GPU time
 //! table where the adapter has timestamps, and a hash of the greedy tokens so that a speed change
 //! which changes the output shows at once. Every `--json` field is documented in docs/bench.md.
 
@@ -16,8 +17,8 @@ use rwkv_model::ModelFile;
 
 use super::bench_batch;
 use super::bench_report::{
-    print_report, AdapterReport, KernelRow, KernelTables, LoadReport, ModelReport, Report, RunReport, Speed, Spread,
-    Work,
+    print_report, AdapterReport, KernelRow, KernelTables, LoadReport, ModelReport, Report, RunReport, ShortPrefill,
+    Speed, Spread, Work,
 };
 use crate::device::DeviceArgs;
 use crate::generator::Generator;
@@ -77,6 +78,9 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
 }
+
+/// The short prompts (a chat turn's length) whose prefill speed is reported besides the full prompt's.
+const SHORT_PROMPTS: [usize; 2] = [64, 128];
 
 fn parse_type(s: &str) -> Result<SynthType, String> {
     s.parse().map_err(|e| format!("{e}"))
@@ -200,16 +204,27 @@ fn work(model: &Model, layers: usize) -> Work {
     }
 }
 
-/// One prefill and greedy decode; returns (prefill s, decode s, tokens, GPU work of one decode step).
-fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Vec<u32>, Work)> {
+/// What one greedy decode measured.
+struct Decoded {
+    /// Wall seconds of the `gen` tokens.
+    seconds: f64,
+    tokens: Vec<u32>,
+    /// The GPU work of one decode step.
+    work: Work,
+    /// CPU microseconds per decode step recording and submitting it.
+    record_submit_us: f64,
+    /// CPU microseconds per token waiting for it.
+    wait_us: f64,
+}
+
+/// Feeds `prompt` (untimed), then times `gen` greedy tokens.
+fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<Decoded> {
     let state = model.new_state()?;
     let mut generator = Generator::streaming(model, &state, &SamplerConfig::GREEDY)?;
-    let start = Instant::now();
     generator.prefill(prompt, &mut |_, _| {})?;
-    let prefill = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let tokens = (0..gen).map(|_| generator.next_token()).collect::<Result<Vec<u32>>>()?;
-    let decode = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     let layers = model.hparams().n_layer.max(1) as f64;
     let s = generator.step_stats();
     let work = Work {
@@ -218,7 +233,22 @@ fn one_repeat(model: &Model, prompt: &[u32], gen: usize) -> Result<(f64, f64, Ve
         passes_per_token: s.passes as f64,
         submissions_per_token: 1.0,
     };
-    Ok((prefill, decode, tokens, work))
+    let t = generator.decode_times();
+    Ok(Decoded {
+        seconds,
+        tokens,
+        work,
+        record_submit_us: t.record_submit.as_secs_f64() * 1e6 / t.steps.max(1) as f64,
+        wait_us: t.wait.as_secs_f64() * 1e6 / t.tokens.max(1) as f64,
+    })
+}
+
+/// Seconds of one `forward` of `prompt` on a fresh state, with the last logits read back.
+fn timed_prefill(model: &Model, prompt: &[u32]) -> Result<f64> {
+    let state = model.new_state()?;
+    let start = Instant::now();
+    model.forward(&state, prompt, &Logits::Last)?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
 fn bench_path(
@@ -258,35 +288,41 @@ fn bench_path(
 fn measure(gpu: &Arc<Gpu>, model: &Model, args: &Args) -> Result<Speed> {
     let hp = model.hparams().clone();
     let prompt = bench_prompt(args.prompt_tokens, hp.vocab);
+    let short_prompt = bench_prompt(SHORT_PROMPTS[SHORT_PROMPTS.len() - 1], hp.vocab);
     let (mut prefill_rates, mut decode_rates, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut record_submit_us, mut wait_us) = (Vec::new(), Vec::new());
+    let mut short_rates = vec![Vec::new(); SHORT_PROMPTS.len()];
     let (mut prefill_work, mut decode_work) = (Work::default(), Work::default());
     let bar = progress::tokens_bar("bench", args.repeats + 1, 1);
     for repeat in 0..=args.repeats {
         // Repeat 0 is the warm-up (pipelines and uniforms made on first use, driver caches).
-        let state = model.new_state()?;
         model.reset_counters();
-        let start = Instant::now();
-        model.forward(&state, &prompt, &Logits::Last)?;
-        let prefill_s = start.elapsed().as_secs_f64();
+        let prefill_s = timed_prefill(model, &prompt)?;
         if repeat == 1 {
             prefill_work = work(model, hp.n_layer);
         }
-        drop(state);
+        let short_s =
+            SHORT_PROMPTS.iter().map(|&n| timed_prefill(model, &short_prompt[..n])).collect::<Result<Vec<f64>>>()?;
         model.reset_counters();
-        let (_, decode_s, tokens, step_work) = one_repeat(model, &prompt[..1], args.gen_tokens)?;
+        let decoded = one_repeat(model, &prompt[..1], args.gen_tokens)?;
         if repeat == 1 {
-            decode_work = step_work;
+            decode_work = decoded.work;
         }
         if repeat > 0 {
             prefill_rates.push(args.prompt_tokens as f64 / prefill_s.max(1e-9));
-            decode_rates.push(args.gen_tokens as f64 / decode_s.max(1e-9));
-            hashes.push(fnv1a(&tokens));
+            for ((rates, seconds), n) in short_rates.iter_mut().zip(short_s).zip(SHORT_PROMPTS) {
+                rates.push(n as f64 / seconds.max(1e-9));
+            }
+            decode_rates.push(args.gen_tokens as f64 / decoded.seconds.max(1e-9));
+            record_submit_us.push(decoded.record_submit_us);
+            wait_us.push(decoded.wait_us);
+            hashes.push(fnv1a(&decoded.tokens));
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
     // The quality hash: greedy tokens after the full prompt.
-    let (_, _, quality_tokens, _) = one_repeat(model, &prompt, args.gen_tokens)?;
+    let quality_tokens = one_repeat(model, &prompt, args.gen_tokens)?.tokens;
     let kernel_times = match Timer::new(gpu, 8192) {
         None => None,
         Some(mut timer) => {
@@ -300,7 +336,14 @@ fn measure(gpu: &Arc<Gpu>, model: &Model, args: &Args) -> Result<Speed> {
     Ok(Speed {
         prefill_chunks: prefill_chunks(model, args.prompt_tokens),
         prefill_tok_s: Spread::of(prefill_rates),
+        short_prefill: SHORT_PROMPTS
+            .iter()
+            .zip(short_rates)
+            .map(|(&tokens, rates)| ShortPrefill { tokens, tok_s: Spread::of(rates) })
+            .collect(),
         decode_tok_s: Spread::of(decode_rates),
+        decode_record_submit_us: Spread::of(record_submit_us),
+        decode_wait_us: Spread::of(wait_us),
         prefill: prefill_work,
         decode: decode_work,
         quality_hash: format!("{:016x}", fnv1a(&quality_tokens)),

@@ -148,12 +148,25 @@ pub(crate) struct Speed {
     /// The chunk lengths the prompt was cut into.
     pub(crate) prefill_chunks: Vec<usize>,
     pub(crate) prefill_tok_s: Spread,
+    /// The prefill speed of short prompts (a chat turn's length).
+    pub(crate) short_prefill: Vec<ShortPrefill>,
     pub(crate) decode_tok_s: Spread,
+    /// CPU microseconds per decode step recording and submitting it (not waiting for the GPU).
+    pub(crate) decode_record_submit_us: Spread,
+    /// CPU microseconds per decode token waiting for it.
+    pub(crate) decode_wait_us: Spread,
     pub(crate) prefill: Work,
     pub(crate) decode: Work,
     pub(crate) quality_hash: String,
     pub(crate) tokens_identical_across_repeats: bool,
     pub(crate) kernel_times: Option<KernelTables>,
+}
+
+/// The prefill speed of a short prompt.
+#[derive(Serialize)]
+pub(crate) struct ShortPrefill {
+    pub(crate) tokens: usize,
+    pub(crate) tok_s: Spread,
 }
 
 pub(crate) fn print_report(r: &Report) {
@@ -224,7 +237,16 @@ pub(crate) fn print_speed(run: &Speed, max_chunk: usize) {
         run.prefill_chunks,
         max_chunk
     );
+    for short in &run.short_prefill {
+        println!("  {:<8} {}", format!("pp{}", short.tokens), s(&short.tok_s));
+    }
     println!("  decode   {}", s(&run.decode_tok_s));
+    let (cpu, wait) = (&run.decode_record_submit_us, &run.decode_wait_us);
+    println!(
+        "  decode CPU per token: record + submit median {:.1} us (min {:.1}, max {:.1}), \
+         wait for the token median {:.1} us (min {:.1}, max {:.1})",
+        cpu.median, cpu.min, cpu.max, wait.median, wait.min, wait.max
+    );
     for (what, w) in [("prefill", &run.prefill), ("decode", &run.decode)] {
         println!(
             "  {what:<8} per token: {:.2} dispatches ({:.2} per layer), {:.3} passes, {:.3} submissions",

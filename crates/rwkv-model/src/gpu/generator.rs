@@ -5,12 +5,14 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::mpsc;
+use std::time::Instant;
 
 use gpu_core::{wgpu, GpuBuffer, Recorder, RecorderStats};
 use kernels::sample::{initial_state, SampleBuffers, SampleParams};
 
 use crate::gpu::forward::{Ctx, Rows};
 use crate::gpu::state::State;
+use crate::gpu::stats::DecodeTimes;
 use crate::gpu::token_step::TokenStep;
 use crate::gpu::Model;
 use crate::ModelError;
@@ -161,6 +163,7 @@ pub struct Generator<'m> {
     lookahead: usize,
     started: bool,
     last_step: RecorderStats,
+    times: DecodeTimes,
 }
 
 impl Model {
@@ -199,6 +202,7 @@ impl Model {
             lookahead,
             started: false,
             last_step: RecorderStats::default(),
+            times: DecodeTimes::default(),
         })
     }
 }
@@ -279,12 +283,16 @@ impl Generator<'_> {
         }
         let m = self.model;
         while self.pending.len() <= self.lookahead {
+            let start = Instant::now();
             m.with_ctx(|ctx| {
                 let mut rec = m.gpu.recorder();
                 self.step.record(ctx, &mut rec, self.state);
                 self.submit_step(rec)
             })?;
+            self.times.steps += 1;
+            self.times.record_submit += start.elapsed();
         }
+        let start = Instant::now();
         let p = self.pending.pop_front().expect("a step is pending");
         m.gpu
             .device
@@ -300,6 +308,8 @@ impl Generator<'_> {
         };
         p.staging.unmap();
         self.spare.push(p.staging);
+        self.times.tokens += 1;
+        self.times.wait += start.elapsed();
         Ok(token)
     }
 
@@ -307,6 +317,12 @@ impl Generator<'_> {
     /// step after the first [`Self::next_token`]. Each step is one submission.
     pub fn step_stats(&self) -> RecorderStats {
         self.last_step
+    }
+
+    /// The CPU time of the decode steps so far: recording and submitting them, and waiting for
+    /// their tokens.
+    pub fn decode_times(&self) -> DecodeTimes {
+        self.times
     }
 
     /// Steps queued on the GPU beyond the tokens returned so far (they have advanced the

@@ -25,7 +25,7 @@ pub use generator::{Generator, SamplerConfig};
 pub use linear::{PrefillCoop, COOP_MIN_TOKENS};
 pub use model::{Logits, Model, ModelOptions, Path};
 pub use state::{State, StateSnapshot};
-pub use stats::ForwardCounters;
+pub use stats::{DecodeTimes, ForwardCounters};
 pub use timings::LoadTimings;
 pub use weights::LoadProgress;
 

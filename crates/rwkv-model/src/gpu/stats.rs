@@ -1,4 +1,5 @@
-//! Counters of the GPU work the model has recorded, and the bytes it holds, for benchmarks.
+//! Counters of the GPU work the model has recorded, and the CPU time of a generator's decode
+//! steps, for benchmarks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -60,4 +61,22 @@ impl Counters {
             c.store(0, Ordering::Relaxed);
         }
     }
+}
+
+/// Where a [`crate::gpu::Generator`]'s decode steps spent CPU time, summed over every
+/// [`crate::gpu::Generator::next_token`] call (the prefill's step is not counted): recording and
+/// submitting steps, and waiting for the tokens. A step is recorded up to `lookahead` tokens
+/// before it is read, so `steps` may exceed `tokens`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeTimes {
+    /// Decode steps recorded and submitted.
+    pub steps: u64,
+    /// Time spent taking the model's scratch lock, replaying each step's commands, adding the
+    /// token's copy to a staging buffer, submitting and asking for the staging map.
+    pub record_submit: std::time::Duration,
+    /// Tokens returned.
+    pub tokens: u64,
+    /// Time spent waiting for those tokens: until the GPU finished their steps and their
+    /// staging buffers were mapped and read.
+    pub wait: std::time::Duration,
 }
