@@ -12,30 +12,12 @@ use gguf_file::GgmlType;
 use gpu_core::{ContextOptions, Gpu};
 use rwkv_model::batch::{Batch, BatchOptions, SeqId};
 use rwkv_model::gpu::{Model, ModelOptions, Path, SamplerConfig};
-use rwkv_model::reference::{RefModel, RefState};
-use rwkv_model::{HParams, ModelError, ModelFile};
-
-/// Width 64 (four heads of 16), two layers, a vocabulary of 16: the smallest model the GPU
-/// engine takes.
-fn tiny() -> HParams {
-    HParams {
-        n_layer: 2,
-        n_embd: 64,
-        head_size: 16,
-        n_head: 4,
-        ffn: 64,
-        vocab: 16,
-        d_w: 32,
-        d_a: 32,
-        d_v: 32,
-        d_g: 32,
-        ln_eps: 1e-5,
-    }
-}
+use rwkv_model::reference::RefModel;
+use rwkv_model::{ModelError, ModelFile};
 
 fn tiny_file(tag: &str) -> ModelFile {
     let path = std::env::temp_dir().join(format!("rwkv-batch-{tag}-{}.gguf", std::process::id()));
-    common::build(&tiny(), GgmlType::F32, GgmlType::F32).write_file(&path).unwrap();
+    common::build(&common::gpu_tiny_hparams(), GgmlType::F32, GgmlType::F32).write_file(&path).unwrap();
     let file = ModelFile::open(&path).unwrap();
     std::fs::remove_file(&path).ok();
     file
@@ -170,25 +152,6 @@ fn twenty_rows_at_once_give_each_sequence_its_tokens_alone() {
     }
 }
 
-/// The CPU reference's greedy tokens after `prompt` (asserting a clear argmax each time).
-fn reference_greedy(reference: &RefModel, prompt: &[u32], n: usize) -> Vec<u32> {
-    let mut state = RefState::new(reference);
-    let mut logits = Vec::new();
-    for &t in prompt {
-        logits = reference.forward(t, &mut state);
-    }
-    let mut tokens = Vec::new();
-    for _ in 0..n {
-        let mut sorted = logits.clone();
-        sorted.sort_by(|a, b| b.total_cmp(a));
-        assert!(sorted[0] - sorted[1] > 1e-3, "the reference's top two logits are too close to compare argmaxes");
-        let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
-        tokens.push(best);
-        logits = reference.forward(best, &mut state);
-    }
-    tokens
-}
-
 #[test]
 fn greedy_sequences_decoded_together_match_the_cpu_reference() {
     let file = tiny_file("reference");
@@ -200,7 +163,7 @@ fn greedy_sequences_decoded_together_match_the_cpu_reference() {
     let mut batch = Batch::new(model, BatchOptions { prefill_chunk: Some(3), ..BatchOptions::new(4) }).unwrap();
     let got = run_schedule(&mut batch, &jobs, &mut Rng(7));
     for (job, got) in jobs.iter().zip(got) {
-        assert_eq!(got, reference_greedy(&reference, &job.prompt, 4), "prompt {:?}", job.prompt);
+        assert_eq!(got, common::reference_greedy(&reference, &job.prompt, 4), "prompt {:?}", job.prompt);
     }
 }
 

@@ -13,50 +13,13 @@ use std::sync::Arc;
 use gguf_file::GgmlType;
 use gpu_core::{ContextOptions, Gpu};
 use rwkv_model::gpu::{Model, ModelOptions, Path, SamplerConfig};
-use rwkv_model::reference::{RefModel, RefState};
-use rwkv_model::{HParams, ModelFile};
-
-/// The smallest model the GPU engine takes: width 64 (four heads of 16), two layers (layer 0's
-/// kernels differ from the others'), a vocabulary of 16.
-fn tiny() -> HParams {
-    HParams {
-        n_layer: 2,
-        n_embd: 64,
-        head_size: 16,
-        n_head: 4,
-        ffn: 64,
-        vocab: 16,
-        d_w: 32,
-        d_a: 32,
-        d_v: 32,
-        d_g: 32,
-        ln_eps: 1e-5,
-    }
-}
+use rwkv_model::reference::RefModel;
+use rwkv_model::ModelFile;
 
 const PROMPTS: [&[u32]; 2] = [&[3], &[3, 11]];
 /// Tokens read per state: the prefill's, then one decode step's.
 const TOKENS: usize = 2;
 const STATES: usize = 1000;
-
-/// The greedy tokens after `prompt`, from the CPU reference.
-fn reference_tokens(reference: &RefModel, prompt: &[u32]) -> Vec<u32> {
-    let mut state = RefState::new(reference);
-    let mut logits = Vec::new();
-    for &t in prompt {
-        logits = reference.forward(t, &mut state);
-    }
-    let mut tokens = Vec::new();
-    for _ in 0..TOKENS {
-        let mut sorted = logits.clone();
-        sorted.sort_by(|a, b| b.total_cmp(a));
-        assert!(sorted[0] - sorted[1] > 1e-3, "the reference's top two logits are too close to compare argmaxes");
-        let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
-        tokens.push(best);
-        logits = reference.forward(best, &mut state);
-    }
-    tokens
-}
 
 /// Creates a state, prefills `prompt` through a greedy generator, reads `TOKENS` tokens and
 /// drops both.
@@ -72,11 +35,11 @@ fn one_state(model: &Model, prompt: &[u32], check: impl FnOnce()) -> Vec<u32> {
 #[test]
 fn a_thousand_states_stepped_and_dropped_leave_the_live_buffers_where_they_started() {
     let path = std::env::temp_dir().join(format!("rwkv-state-lifetimes-{}.gguf", std::process::id()));
-    common::build(&tiny(), GgmlType::F32, GgmlType::F32).write_file(&path).unwrap();
+    common::build(&common::gpu_tiny_hparams(), GgmlType::F32, GgmlType::F32).write_file(&path).unwrap();
     let file = ModelFile::open(&path).unwrap();
     std::fs::remove_file(&path).ok();
     let reference = RefModel::from_file(&file).unwrap();
-    let want = PROMPTS.map(|p| reference_tokens(&reference, p));
+    let want = PROMPTS.map(|p| common::reference_greedy(&reference, p, TOKENS));
 
     let gpu = Arc::new(Gpu::new(&ContextOptions::default()).expect("a GPU adapter"));
     let options = ModelOptions { path: Some(Path::Fused), max_chunk: Some(4), ..ModelOptions::default() };

@@ -27,6 +27,44 @@ pub fn tiny_hparams() -> HParams {
     }
 }
 
+/// The smallest model the GPU engine takes: width 64 (four heads of 16), two layers (layer 0's
+/// kernels differ from the others'), a vocabulary of 16.
+pub fn gpu_tiny_hparams() -> HParams {
+    HParams {
+        n_layer: 2,
+        n_embd: 64,
+        head_size: 16,
+        n_head: 4,
+        ffn: 64,
+        vocab: 16,
+        d_w: 32,
+        d_a: 32,
+        d_v: 32,
+        d_g: 32,
+        ln_eps: 1e-5,
+    }
+}
+
+/// The CPU reference's `n` greedy tokens after `prompt`, asserting a clear argmax each time (so
+/// that a GPU's argmax can be compared with it).
+pub fn reference_greedy(reference: &rwkv_model::reference::RefModel, prompt: &[u32], n: usize) -> Vec<u32> {
+    let mut state = rwkv_model::reference::RefState::new(reference);
+    let mut logits = Vec::new();
+    for &t in prompt {
+        logits = reference.forward(t, &mut state);
+    }
+    let mut tokens = Vec::new();
+    for _ in 0..n {
+        let mut sorted = logits.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        assert!(sorted[0] - sorted[1] > 1e-3, "the reference's top two logits are too close to compare argmaxes");
+        let best = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0 as u32;
+        tokens.push(best);
+        logits = reference.forward(best, &mut state);
+    }
+    tokens
+}
+
 /// Like [`tiny_hparams`] with all ranks 32 and F = C: a file of about 50 KB, cheap to mutate many times.
 pub fn small_hparams() -> HParams {
     HParams { ffn: 32, d_w: 32, d_a: 32, d_v: 32, d_g: 32, ..tiny_hparams() }
