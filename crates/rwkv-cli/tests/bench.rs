@@ -4,6 +4,34 @@ mod support;
 
 use support::{cli, golden};
 
+/// `bench --json` on the synthetic 1 x 64 F16 model: 4 prompt tokens, `gen` generated, one
+/// repeat, then `extra` flags.
+fn tiny_json(gen: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "bench",
+        "--synthetic",
+        "1x64",
+        "--type",
+        "f16",
+        "--prompt-tokens",
+        "4",
+        "--gen-tokens",
+        gen,
+        "--repeats",
+        "1",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&cli(&args).ok().stdout).unwrap()
+}
+
+/// The median of a `{min, median, max}` spread, checked to be positive and ordered.
+fn median(s: &serde_json::Value) -> f64 {
+    let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
+    assert!(lo > 0.0 && lo <= med && med <= hi, "{s}");
+    med
+}
+
 #[test]
 fn json_report_on_the_golden_model_both_paths() {
     let run = cli(&[
@@ -33,9 +61,7 @@ fn json_report_on_the_golden_model_both_paths() {
     assert_eq!(labels, want.map(|(p, l)| (p.to_string(), l.to_string())));
     for r in runs {
         for phase in ["prefill_tok_s", "decode_tok_s"] {
-            let s = &r[phase];
-            let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
-            assert!(lo > 0.0 && lo <= med && med <= hi, "{phase}: {s}");
+            median(&r[phase]);
         }
         let d = &r["decode"];
         assert!(d["dispatches_per_token"].as_f64().unwrap() >= 2.0 * 5.0, "{d}");
@@ -98,28 +124,8 @@ fn text_report_on_a_tiny_synthetic_model() {
 /// timed decode, so record + submit per step plus wait per token is at most its time per token.
 #[test]
 fn decode_cpu_times_and_short_prefill_in_json() {
-    let run = cli(&[
-        "bench",
-        "--synthetic",
-        "1x64",
-        "--type",
-        "f16",
-        "--prompt-tokens",
-        "4",
-        "--gen-tokens",
-        "4",
-        "--repeats",
-        "1",
-        "--json",
-    ])
-    .ok();
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v = tiny_json("4", &[]);
     let r = &v["runs"][0];
-    let median = |s: &serde_json::Value| -> f64 {
-        let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
-        assert!(lo > 0.0 && lo <= med && med <= hi, "{s}");
-        med
-    };
     let short = r["short_prefill"].as_array().unwrap_or_else(|| panic!("no short_prefill: {r}"));
     let lengths: Vec<u64> = short.iter().map(|p| p["tokens"].as_u64().unwrap()).collect();
     assert_eq!(lengths, [64, 128], "{r}");
@@ -136,6 +142,26 @@ fn decode_cpu_times_and_short_prefill_in_json() {
     );
 }
 
+/// `--batch`: one entry per batch size, every sequence's hash equal to its prompt's hash in a
+/// batch of one, and speeds consistent with each other.
+#[test]
+fn batch_sizes_in_json() {
+    let v = tiny_json("3", &["--batch", "1,3"]);
+    let runs = v["runs"][0]["batch"].as_array().unwrap_or_else(|| panic!("no batch: {v}"));
+    let sizes: Vec<u64> = runs.iter().map(|b| b["batch"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [1, 3]);
+    for b in runs {
+        let n = b["batch"].as_u64().unwrap() as usize;
+        assert_eq!(b["hashes"].as_array().unwrap().len(), n, "{b}");
+        assert_eq!(b["hashes_match_batch_of_one"], true, "{b}");
+        let (aggregate, per) = (b["aggregate_tok_s"].as_f64().unwrap(), b["per_sequence_tok_s"].as_f64().unwrap());
+        assert!(aggregate > 0.0 && (aggregate / n as f64 - per).abs() <= 1e-9 * aggregate, "{b}");
+        assert!(b["step_ms"].as_f64().unwrap() > 0.0 && b["first_tokens_s"].as_f64().unwrap() > 0.0, "{b}");
+    }
+    // Sequence 0 continues the same prompt at B = 1 and B = 3.
+    assert_eq!(runs[0]["hashes"][0], runs[1]["hashes"][0]);
+}
+
 /// The bytes the projections declare they read, summed per kernel group of the decode table,
 /// against a count by hand for the synthetic 1 x 64 F16 model (C = 64, F = 256, V = 65536,
 /// LoRA ranks 32; every matrix F16 but the decay LoRA's first matrix, F32). One decode token
@@ -147,22 +173,7 @@ fn decode_cpu_times_and_short_prefill_in_json() {
 /// the head (65536 x 64).
 #[test]
 fn kernel_bytes_match_a_hand_count() {
-    let run = cli(&[
-        "bench",
-        "--synthetic",
-        "1x64",
-        "--type",
-        "f16",
-        "--prompt-tokens",
-        "4",
-        "--gen-tokens",
-        "2",
-        "--repeats",
-        "1",
-        "--json",
-    ])
-    .ok();
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v = tiny_json("2", &[]);
     let (c, f, v_rows, rank) = (64u64, 256u64, 65536u64, 32u64);
     let tables = &v["runs"][0]["kernel_times"];
     assert!(tables.is_object(), "the adapter has timestamps inside passes (lavapipe does): {}", v["runs"][0]);
